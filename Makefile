@@ -1,0 +1,39 @@
+# Two commands set everything up: `make demo` then `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_A := samples/cpio-mtime/a.eif
+DEMO_B := samples/cpio-mtime/b.eif
+
+.PHONY: demo test lint lab bench samples tools clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[notebook,test]'
+	touch $@
+
+tools:
+	./scripts/install-debian-tools
+
+demo: $(STAMP) tools
+	$(BIN)/eifdiff describe $(DEMO_A)
+	$(BIN)/eifdiff describe $(DEMO_B)
+	$(BIN)/eifdiff $(DEMO_A) $(DEMO_B) || test $$? -eq 1
+
+test: $(STAMP) tools
+	$(BIN)/ruff check eifdiff tests bench scripts
+	$(BIN)/python -m pytest -q
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+samples: $(STAMP) tools
+	$(BIN)/python scripts/make_samples.py
+
+bench: $(STAMP) tools
+	$(BIN)/python bench/describe_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,183 @@
+"""Write an EIF from a kernel, a cmdline, ramdisks and metadata, as the reference builder does.
+
+Section order is kernel, cmdline, metadata, ramdisks, then the signature when a key is given;
+the header, CRC and metadata bytes match the reference builder's output for the same inputs.
+Inputs given as paths are memory-mapped and streamed, so building a large image needs little
+memory.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from eifdiff.errors import EifdiffError
+from eifdiff.formats import signature as sig
+from eifdiff.formats.eif import CRC_OFFSET, SectionType, build_header, section_header
+from eifdiff.formats.metadata import CUSTOM_METADATA_MAX, Metadata, encode_metadata
+from eifdiff.mapped import WINDOW, MappedFile
+from eifdiff.measure import measure_chunks
+
+Blob = bytes | Path
+
+# The reference builder's defaults, so that its command lines reproduce its output here.
+DEFAULT_VERSION = "1.0"
+DEFAULT_BUILD_TOOL = "eif_build"
+DEFAULT_BUILD_TOOL_VERSION = "0.3.1"
+DEFAULT_OS = "OS"
+DEFAULT_KERNEL = "kernel"
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A local signing identity: the certificate PEM bytes as given, and its EC private key."""
+
+    certificate_pem: bytes
+    key: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def from_files(cls, certificate: str | os.PathLike[str], key: str | os.PathLike[str]) -> Signer:
+        cert_pem = _read_small(certificate, "signing certificate", 1 << 20)
+        sig.load_certificate(cert_pem, where=os.fspath(certificate))
+        try:
+            private = serialization.load_pem_private_key(
+                _read_small(key, "private key", 1 << 20), password=None
+            )
+        except (ValueError, TypeError) as exc:
+            raise EifdiffError(f"{os.fspath(key)}: not an unencrypted PEM private key: {exc}") \
+                from None
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise EifdiffError(f"{os.fspath(key)}: only EC keys (P-256, P-384, P-521) can sign")
+        return cls(cert_pem, private)
+
+
+def _read_small(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > limit:
+            raise EifdiffError(f"{p}: {what} of {size} bytes is larger than {limit}")
+        return p.read_bytes()
+    except OSError as exc:
+        raise EifdiffError(f"{p}: cannot read {what}: {exc.strerror}") from None
+
+
+def now_rfc3339() -> str:
+    """The build time: SOURCE_DATE_EPOCH when set (reproducible builds), else the clock."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC).isoformat()
+    return datetime.now(UTC).isoformat()
+
+
+def default_metadata(
+    kernel: str | os.PathLike[str], *, name: str | None = None, version: str | None = None,
+    build_time: str | None = None, build_tool: str | None = None,
+    build_tool_version: str | None = None, img_os: str | None = None,
+    img_kernel: str | None = None, custom: object = None,
+) -> Metadata:
+    """Metadata filled the way the reference builder fills it, except that `version` is honoured."""
+    return Metadata(
+        image_name=name if name is not None else Path(kernel).name,
+        image_version=version if version is not None else DEFAULT_VERSION,
+        build_time=build_time if build_time is not None else now_rfc3339(),
+        build_tool=build_tool if build_tool is not None else DEFAULT_BUILD_TOOL,
+        build_tool_version=(build_tool_version if build_tool_version is not None
+                            else DEFAULT_BUILD_TOOL_VERSION),
+        operating_system=img_os if img_os is not None else DEFAULT_OS,
+        kernel_version=img_kernel if img_kernel is not None else DEFAULT_KERNEL,
+        custom_metadata=custom,
+    )
+
+
+def read_custom_metadata(path: str | os.PathLike[str]) -> object:
+    import json
+
+    raw = _read_small(path, "custom metadata", CUSTOM_METADATA_MAX)
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EifdiffError(f"{os.fspath(path)}: custom metadata is not JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: str
+    size: int
+    pcrs: dict[str, str]
+
+
+def _chunks(blob: bytes | memoryview) -> Iterator[memoryview]:
+    view = memoryview(blob)
+    for pos in range(0, len(view), WINDOW):
+        yield view[pos : pos + WINDOW]
+
+
+def build_eif(
+    output: str | os.PathLike[str], *, kernel: Blob, cmdline: bytes, ramdisks: Sequence[Blob],
+    metadata: Metadata, arch: str = "x86_64", signer: Signer | None = None,
+) -> BuildResult:
+    """Write the EIF to `output` and return its PCRs."""
+    if not ramdisks:
+        raise EifdiffError("an EIF needs at least one ramdisk")
+    if b"\0" in cmdline:
+        raise EifdiffError("the kernel command line contains a NUL byte")
+    if arch not in ("x86_64", "aarch64"):
+        raise EifdiffError(f"unknown architecture {arch!r} (x86_64 or aarch64)")
+    with ExitStack() as stack:
+
+        def view_of(blob: Blob) -> memoryview:
+            if isinstance(blob, Path):
+                return stack.enter_context(MappedFile.open(blob)).view
+            return memoryview(blob)
+
+        kview = view_of(kernel)
+        rviews = [view_of(r) for r in ramdisks]
+        sections: list[tuple[SectionType, memoryview]] = [
+            (SectionType.KERNEL, kview), (SectionType.CMDLINE, memoryview(cmdline)),
+            (SectionType.METADATA, memoryview(encode_metadata(metadata))),
+            *((SectionType.RAMDISK, r) for r in rviews),
+        ]
+        image = [kview, memoryview(cmdline), *rviews]
+        pcrs = {
+            "PCR0": measure_chunks(c for v in image for c in _chunks(v)).hex(),
+            "PCR1": measure_chunks(c for v in image[:3] for c in _chunks(v)).hex(),
+            "PCR2": measure_chunks(c for v in rviews[1:] for c in _chunks(v)).hex(),
+        }
+        if signer is not None:
+            cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key)
+            section = sig.encode_signature_section(
+                [sig.PcrSignature(signer.certificate_pem, cose.encode())]
+            )
+            sections.append((SectionType.SIGNATURE, memoryview(section)))
+            cert = sig.load_certificate(signer.certificate_pem)
+            pcrs["PCR8"] = measure_chunks([sig.certificate_der(cert)]).hex()
+        header = build_header([(k, len(v)) for k, v in sections], arch=arch).pack()
+        out = Path(output)
+        crc = zlib.crc32(header[:CRC_OFFSET])
+        try:
+            with open(out, "wb") as f:
+                f.write(header)
+                for kind, view in sections:
+                    sh = section_header(kind, len(view))
+                    crc = zlib.crc32(sh, crc)
+                    f.write(sh)
+                    for chunk in _chunks(view):
+                        crc = zlib.crc32(chunk, crc)
+                        f.write(chunk)
+                f.seek(CRC_OFFSET)
+                f.write(struct.pack(">I", crc))
+                size = f.seek(0, os.SEEK_END)
+        except OSError as exc:
+            raise EifdiffError(f"{out}: cannot write: {exc.strerror}") from None
+        del kview, rviews, image, sections
+    return BuildResult(str(out), size, pcrs)

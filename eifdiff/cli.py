@@ -1,0 +1,168 @@
+"""The `eifdiff` command: compare two EIFs, describe one, build one.
+
+Exit codes: 0 identical, 1 different, 2 trouble (bad input, bad usage). Errors are one line on
+stderr, never a traceback (set EIFDIFF_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from eifdiff import __version__
+from eifdiff.errors import EifdiffError
+
+EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
+COMMANDS = ("describe", "build")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_TROUBLE, f"{self.prog}: {message}\n")
+
+
+def _compare_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="eifdiff",
+        description="Compare two EIF files: PCRs, sections and why they differ. "
+        "Other commands: `eifdiff describe FILE`, `eifdiff build ...` (see --help of each).",
+    )
+    p.add_argument("a", help="first EIF")
+    p.add_argument("b", help="second EIF")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--fail-on", choices=("bytes", "pcr"), default="bytes",
+                   help="what makes the exit code 1: any byte difference (default), or only a "
+                   "PCR difference")
+    p.add_argument("--version", action="version", version=f"eifdiff {__version__}")
+    return p
+
+
+def _describe_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff describe",
+                description="Measurements, metadata, signature and section table of one EIF.")
+    p.add_argument("file", help="EIF file")
+    p.add_argument("--json", action="store_true",
+                   help="print nitro-cli describe-eif's JSON shape plus an `eifdiff` key")
+    return p
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff build",
+                description="Write an EIF from a kernel, a cmdline and ramdisks (the reference "
+                "builder's flags; its defaults fill the metadata unless given).")
+    p.add_argument("--kernel", required=True, help="kernel image (bzImage or Image)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--cmdline", help="kernel command line (the string itself)")
+    g.add_argument("--cmdline-file", help="file holding the command line (surrounding "
+                   "whitespace is trimmed, as nitro-cli trims its blob)")
+    p.add_argument("--ramdisk", action="append", required=True,
+                   help="ramdisk file; repeat for several, in order")
+    p.add_argument("--output", required=True, help="EIF to write")
+    p.add_argument("--build-time", help="metadata BuildTime (default: SOURCE_DATE_EPOCH, else now)")
+    p.add_argument("--name", help="ImageName (default: the kernel file's name)")
+    p.add_argument("--version", help="ImageVersion (default: 1.0)")
+    p.add_argument("--arch", choices=("x86_64", "aarch64"), default="x86_64")
+    p.add_argument("--metadata", help="JSON file of custom metadata (at most 4096 bytes)")
+    p.add_argument("--img-os", help="metadata OperatingSystem (default: OS)")
+    p.add_argument("--img-kernel", help="metadata KernelVersion (default: kernel)")
+    p.add_argument("--build-tool", help="metadata BuildTool (default: eif_build)")
+    p.add_argument("--build-tool-version", help="metadata BuildToolVersion (default: 0.3.1)")
+    p.add_argument("--signing-certificate", help="PEM certificate to sign with")
+    p.add_argument("--private-key", help="PEM EC private key matching the certificate")
+    return p
+
+
+def _print_json(doc: object) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def cmd_describe(argv: Sequence[str]) -> int:
+    from eifdiff.describe import describe_json, describe_text
+    from eifdiff.image import open_image
+
+    args = _describe_parser().parse_args(argv)
+    image = open_image(args.file)
+    if args.json:
+        _print_json(describe_json(image))
+    else:
+        print(describe_text(image))
+    return EXIT_SAME
+
+
+def cmd_build(argv: Sequence[str]) -> int:
+    from eifdiff.build import Signer, build_eif, default_metadata, read_custom_metadata
+
+    args = _build_parser().parse_args(argv)
+    if bool(args.signing_certificate) != bool(args.private_key):
+        raise EifdiffError("--signing-certificate and --private-key go together")
+    if args.cmdline is not None:
+        cmdline = args.cmdline.encode()
+    else:
+        try:
+            cmdline = Path(args.cmdline_file).read_bytes().strip()
+        except OSError as exc:
+            raise EifdiffError(f"{args.cmdline_file}: cannot read: {exc.strerror}") from None
+    for p in [args.kernel, *args.ramdisk]:
+        if not Path(p).is_file():
+            raise EifdiffError(f"{p}: no such file")
+    metadata = default_metadata(
+        args.kernel, name=args.name, version=args.version, build_time=args.build_time,
+        build_tool=args.build_tool, build_tool_version=args.build_tool_version,
+        img_os=args.img_os, img_kernel=args.img_kernel,
+        custom=read_custom_metadata(args.metadata) if args.metadata else None,
+    )
+    signer = (Signer.from_files(args.signing_certificate, args.private_key)
+              if args.signing_certificate else None)
+    result = build_eif(
+        args.output, kernel=Path(args.kernel), cmdline=cmdline,
+        ramdisks=[Path(r) for r in args.ramdisk], metadata=metadata, arch=args.arch,
+        signer=signer,
+    )
+    _print_json({"Output": result.path, "Size": result.size,
+                 "Measurements": {"HashAlgorithm": "Sha384 { ... }", **result.pcrs}})
+    return EXIT_SAME
+
+
+def cmd_compare(argv: Sequence[str]) -> int:
+    from eifdiff.compare import compare_files, exit_code, report_json, report_text
+
+    args = _compare_parser().parse_args(argv)
+    report = compare_files(args.a, args.b)
+    if args.json:
+        _print_json(report_json(report))
+    else:
+        print(report_text(report))
+    return exit_code(report, fail_on=args.fail_on)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    handlers = {"describe": cmd_describe, "build": cmd_build}
+    try:
+        if argv and argv[0] in handlers:
+            return handlers[argv[0]](argv[1:])
+        return cmd_compare(argv)
+    except EifdiffError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_TROUBLE
+    except KeyboardInterrupt:
+        sys.stderr.write("eifdiff: interrupted\n")
+        return EXIT_TROUBLE
+    except BrokenPipeError:
+        return EXIT_TROUBLE
+    except MemoryError:
+        sys.stderr.write("eifdiff: out of memory\n")
+        return EXIT_TROUBLE
+    except Exception as exc:  # a bug: still one line, unless debugging
+        if os.environ.get("EIFDIFF_DEBUG"):
+            raise
+        sys.stderr.write(f"eifdiff: internal error: {type(exc).__name__}: {exc}\n")
+        return EXIT_TROUBLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Byte formats inside an EIF: the container, CPIO, metadata JSON, signature CBOR/COSE, kernel."""

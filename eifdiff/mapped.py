@@ -1,0 +1,80 @@
+"""Read-only memory maps of input files, streamed in windows with bounded resident memory."""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from eifdiff.errors import EifdiffError
+
+WINDOW = 8 << 20
+PAGE = mmap.PAGESIZE
+
+
+@dataclass
+class MappedFile:
+    """A file mapped read-only; `view` is a memoryview of all of it (empty files map to b"")."""
+
+    path: str
+    fd: int = -1
+    size: int = 0
+    _map: mmap.mmap | None = field(default=None, repr=False)
+    view: memoryview = field(default_factory=lambda: memoryview(b""), repr=False)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> MappedFile:
+        name = os.fspath(path)
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except OSError as exc:
+            raise EifdiffError(f"{name}: cannot open: {exc.strerror}") from None
+        size = os.fstat(fd).st_size
+        mf = cls(name, fd, size)
+        if size:
+            try:
+                mf._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as exc:
+                os.close(fd)
+                raise EifdiffError(f"{name}: cannot map: {exc}") from None
+            mf.view = memoryview(mf._map)
+        return mf
+
+    def windows(self, start: int, end: int) -> Iterator[memoryview]:
+        """Stream `[start, end)` in windows from a private map, dropping pages once passed.
+
+        A private map per call lets several threads stream the same file without one dropping
+        pages another still needs; resident memory stays at about one window per stream.
+        """
+        if end <= start:
+            return
+        own = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+        view = memoryview(own)
+        try:
+            for pos in range(start, end, WINDOW):
+                stop = min(pos + WINDOW, end)
+                chunk = view[pos:stop]
+                yield chunk
+                chunk.release()
+                lo, hi = pos - pos % PAGE, stop - stop % PAGE
+                if hi > lo:
+                    own.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        finally:
+            view.release()
+            own.close()
+
+    def close(self) -> None:
+        self.view.release()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> MappedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

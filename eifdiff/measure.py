@@ -1,0 +1,148 @@
+"""Enclave measurements (PCR0, PCR1, PCR2, PCR8) and the EIF CRC-32, computed as AWS computes them.
+
+PCRn = SHA-384(48 zero bytes || SHA-384(data)), where the data of PCR0 is every kernel, cmdline and
+ramdisk section in file order, PCR1 the kernel, cmdline and first ramdisk, PCR2 the later ramdisks
+and PCR8 the DER of the signing certificate. The CRC covers header bytes 0..544 and then every
+section header and data. Large files are streamed by three threads (image hash, app hash, CRC):
+hashlib and zlib release the GIL on large buffers, so two cores share the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from eifdiff.formats.eif import CRC_OFFSET, HEADER_SIZE, EifLayout, Section, SectionType
+from eifdiff.mapped import MappedFile
+
+ZERO_PCR = bytes(48)
+THREADED_FROM = 16 << 20  # files smaller than this are measured in the calling thread
+MEASURED = (SectionType.KERNEL, SectionType.CMDLINE, SectionType.RAMDISK)
+
+
+def extend(digest: bytes) -> bytes:
+    """One TPM-style extend of an all-zero register with a SHA-384 digest."""
+    return hashlib.sha384(ZERO_PCR + digest).digest()
+
+
+def measure_chunks(chunks: Iterable[bytes | memoryview]) -> bytes:
+    """The measurement of the concatenated chunks (`nitro-cli pcr --input` on one file)."""
+    h = hashlib.sha384()
+    for c in chunks:
+        h.update(c)
+    return extend(h.digest())
+
+
+def pcr8(certificate_der: bytes) -> bytes:
+    """PCR8 of a signed image: the measurement of the signing certificate's DER bytes."""
+    return measure_chunks([certificate_der])
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """Raw PCR values and the recomputed CRC of one file."""
+
+    pcr0: bytes
+    pcr1: bytes
+    pcr2: bytes
+    crc32: int
+
+    def hex(self) -> dict[str, str]:
+        return {"PCR0": self.pcr0.hex(), "PCR1": self.pcr1.hex(), "PCR2": self.pcr2.hex()}
+
+
+@dataclass(frozen=True, slots=True)
+class PcrPlan:
+    """Which sections feed which PCR, in file order."""
+
+    image: tuple[Section, ...]
+    boot: tuple[Section, ...]
+    app: tuple[Section, ...]
+
+    @property
+    def boot_is_prefix(self) -> bool:
+        """True when PCR1's input is a prefix of PCR0's (then one hasher copy gives PCR1)."""
+        return self.image[: len(self.boot)] == self.boot
+
+    @classmethod
+    def of(cls, layout: EifLayout) -> PcrPlan:
+        image = tuple(s for s in layout.sections if s.type in MEASURED)
+        rds = layout.ramdisks
+        first = rds[0] if rds else None
+        boot = tuple(s for s in image if s.type is not SectionType.RAMDISK or s is first)
+        return cls(image, boot, rds[1:])
+
+
+def sections_feeding(layout: EifLayout) -> dict[str, tuple[str, ...]]:
+    """For each PCR, the names of the sections whose data it measures."""
+    plan = PcrPlan.of(layout)
+    out = {
+        "PCR0": tuple(s.name for s in plan.image),
+        "PCR1": tuple(s.name for s in plan.boot),
+        "PCR2": tuple(s.name for s in plan.app),
+    }
+    if layout.one(SectionType.SIGNATURE):
+        out["PCR8"] = ("signature",)
+    return out
+
+
+Stream = Callable[[int, int], Iterator[memoryview]]
+
+
+def _image_job(stream: Stream, plan: PcrPlan) -> tuple[bytes, bytes | None]:
+    h = hashlib.sha384()
+    boot_digest = None
+    for i, s in enumerate(plan.image):
+        for chunk in stream(s.data_offset, s.end):
+            h.update(chunk)
+        if plan.boot_is_prefix and i == len(plan.boot) - 1:
+            boot_digest = h.copy().digest()
+    return extend(h.digest()), (extend(boot_digest) if boot_digest is not None else None)
+
+
+def _sections_job(stream: Stream, sections: Sequence[Section]) -> bytes:
+    h = hashlib.sha384()
+    for s in sections:
+        for chunk in stream(s.data_offset, s.end):
+            h.update(chunk)
+    return extend(h.digest())
+
+
+def _crc_job(stream: Stream, end: int) -> int:
+    crc = 0
+    for chunk in stream(0, CRC_OFFSET):
+        crc = zlib.crc32(chunk, crc)
+    for chunk in stream(HEADER_SIZE, end):
+        crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def measure(mapped: MappedFile, layout: EifLayout) -> Digests:
+    """PCR0/1/2 and the CRC of a mapped EIF whose layout has been checked."""
+    plan = PcrPlan.of(layout)
+    if mapped.size < THREADED_FROM:
+        view = mapped.view
+
+        def stream(a: int, b: int) -> Iterator[memoryview]:
+            yield view[a:b]
+
+        pcr0, pcr1 = _image_job(stream, plan)
+        pcr2 = _sections_job(stream, plan.app)
+        crc = _crc_job(stream, layout.end)
+        if pcr1 is None:
+            pcr1 = _sections_job(stream, plan.boot)
+        return Digests(pcr0, pcr1, pcr2, crc)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        image = pool.submit(_image_job, mapped.windows, plan)
+        app = pool.submit(_sections_job, mapped.windows, plan.app)
+        crc = pool.submit(_crc_job, mapped.windows, layout.end)
+        boot = None if plan.boot_is_prefix else pool.submit(_sections_job, mapped.windows,
+                                                             plan.boot)
+        pcr0, pcr1 = image.result()
+        if boot is not None:
+            pcr1 = boot.result()
+        assert pcr1 is not None
+        return Digests(pcr0, pcr1, app.result(), crc.result())
