@@ -1,4 +1,4 @@
-"""`eifdiff describe`: one image's measurements and metadata, as `nitro-cli describe-eif` shows them.
+"""`eifdiff describe`: one image's measurements and metadata, shaped as nitro-cli describe-eif.
 
 `describe_json` has nitro-cli's keys in nitro-cli's order, plus an `eifdiff` key with what
 nitro-cli does not show (section table, architecture, kernel version string, anomalies).

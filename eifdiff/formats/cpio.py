@@ -1,4 +1,4 @@
-"""CPIO "newc" archives (`070701`, and `070702` with its checksum), as the Linux initramfs uses them.
+"""CPIO "newc" archives (`070701`, and `070702` with its checksum), as the initramfs uses them.
 
 Hand-written on purpose: Python's standard library has no CPIO module, libarchive drops the inode
 and device fields and stops at the first trailer, and a forensic reader must keep every header
@@ -144,7 +144,8 @@ def read_archive(
         namesize, filesize = rec["namesize"], rec["filesize"]
         if namesize == 0 or namesize > MAX_NAME_SIZE:
             anomalies.append(
-                Anomaly(path, f"CPIO name size {namesize} is outside 1..{MAX_NAME_SIZE}", base + pos)
+                Anomaly(path, f"CPIO name size {namesize} is outside 1..{MAX_NAME_SIZE}",
+                        base + pos)
             )
             break
         name_end = pos + HEADER_SIZE + namesize
@@ -187,7 +188,8 @@ def read_archive(
                 break
             if bytes(view[pos : pos + 5]) != b"07070":
                 anomalies.append(
-                    Anomaly(path, f"{size - pos} bytes after the last CPIO trailer are not an archive",
+                    Anomaly(path,
+                            f"{size - pos} bytes after the last CPIO trailer are not an archive",
                             base + pos)
                 )
                 break

@@ -102,7 +102,9 @@ def _loads(raw: bytes, where: str) -> Any:
         raise FormatError(f"{where}: malformed CBOR: {exc}") from None
 
 
-def decode_signature_section(raw: bytes | memoryview, *, where: str = "signature") -> list[PcrSignature]:
+def decode_signature_section(
+    raw: bytes | memoryview, *, where: str = "signature"
+) -> list[PcrSignature]:
     """Decode the outer CBOR; raise `FormatError` when it is not a list of signature entries."""
     doc = _loads(bytes(raw), where)
     if not isinstance(doc, list) or not doc:
