@@ -43,6 +43,7 @@ class Signer:
 
     certificate_pem: bytes
     key: ec.EllipticCurvePrivateKey
+    deterministic: bool = False
 
     @classmethod
     def from_files(cls, certificate: str | os.PathLike[str], key: str | os.PathLike[str]) -> Signer:
@@ -154,7 +155,8 @@ def build_eif(
             "PCR2": measure_chunks(c for v in rviews[1:] for c in _chunks(v)).hex(),
         }
         if signer is not None:
-            cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key)
+            cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key,
+                                 deterministic=signer.deterministic)
             section = sig.encode_signature_section(
                 [sig.PcrSignature(signer.certificate_pem, cose.encode())]
             )

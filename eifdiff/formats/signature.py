@@ -206,13 +206,20 @@ def verify_cose(cose: CoseSign1, cert: x509.Certificate) -> bool:
     return True
 
 
-def sign_pcr0(pcr0: bytes, key: ec.EllipticCurvePrivateKey) -> CoseSign1:
-    """An untagged COSE_Sign1 over PcrInfo(0, pcr0), as the reference signer makes it."""
+def sign_pcr0(
+    pcr0: bytes, key: ec.EllipticCurvePrivateKey, *, deterministic: bool = False
+) -> CoseSign1:
+    """An untagged COSE_Sign1 over PcrInfo(0, pcr0), as the reference signer makes it.
+
+    The reference signer's ECDSA is randomised; `deterministic` uses RFC 6979 nonces instead, so
+    the same key and image always give the same bytes (for reproducible samples and tests).
+    """
     alg = _BY_CURVE.get(key.curve.name)
     if alg is None:
         raise ValueError(f"unsupported signing curve {key.curve.name}")
     _, digest, _, size = ALGORITHMS[alg]
     unsigned = CoseSign1(cbor2.dumps({HEADER_ALG: alg}), {}, encode_payload(0, pcr0), b"", False)
-    r, s = decode_dss_signature(key.sign(unsigned.to_be_signed(), ec.ECDSA(digest)))
+    der = key.sign(unsigned.to_be_signed(), ec.ECDSA(digest, deterministic_signing=deterministic))
+    r, s = decode_dss_signature(der)
     sig = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     return CoseSign1(unsigned.protected, {}, unsigned.payload, sig, False)
