@@ -8,6 +8,7 @@ memory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import zlib
@@ -25,7 +26,7 @@ from eifdiff.formats import signature as sig
 from eifdiff.formats.eif import CRC_OFFSET, SectionType, build_header, section_header
 from eifdiff.formats.metadata import CUSTOM_METADATA_MAX, Metadata, encode_metadata
 from eifdiff.mapped import WINDOW, MappedFile
-from eifdiff.measure import measure_chunks
+from eifdiff.measure import extend, measure_chunks
 
 Blob = bytes | Path
 
@@ -123,6 +124,42 @@ def _chunks(blob: bytes | memoryview) -> Iterator[memoryview]:
         yield view[pos : pos + WINDOW]
 
 
+def _write(out: Path, sections: list[tuple[SectionType, memoryview]], arch: str) -> int:
+    """Write header and sections contiguously, then the CRC; return the file size."""
+    header = build_header([(k, len(v)) for k, v in sections], arch=arch).pack()
+    crc = zlib.crc32(header[:CRC_OFFSET])
+    try:
+        with open(out, "wb") as f:
+            f.write(header)
+            for kind, view in sections:
+                sh = section_header(kind, len(view))
+                crc = zlib.crc32(sh, crc)
+                f.write(sh)
+                for chunk in _chunks(view):
+                    crc = zlib.crc32(chunk, crc)
+                    f.write(chunk)
+            f.seek(CRC_OFFSET)
+            f.write(struct.pack(">I", crc))
+            return f.seek(0, os.SEEK_END)
+    except OSError as exc:
+        raise EifdiffError(f"{out}: cannot write: {exc.strerror}") from None
+
+
+def _measure(kernel: memoryview, cmdline: memoryview, ramdisks: list[memoryview]) -> dict[str, str]:
+    """PCR0/1/2 of the inputs, hashing each byte once per PCR chain (PCR1 is a copy of PCR0's)."""
+    image, app = hashlib.sha384(), hashlib.sha384()
+    for view in (kernel, cmdline, ramdisks[0]):
+        for chunk in _chunks(view):
+            image.update(chunk)
+    boot = image.copy()
+    for view in ramdisks[1:]:
+        for chunk in _chunks(view):
+            image.update(chunk)
+            app.update(chunk)
+    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(boot.digest()).hex(),
+            "PCR2": extend(app.digest()).hex()}
+
+
 def build_eif(
     output: str | os.PathLike[str], *, kernel: Blob, cmdline: bytes, ramdisks: Sequence[Blob],
     metadata: Metadata, arch: str = "x86_64", signer: Signer | None = None,
@@ -148,12 +185,7 @@ def build_eif(
             (SectionType.METADATA, memoryview(encode_metadata(metadata))),
             *((SectionType.RAMDISK, r) for r in rviews),
         ]
-        image = [kview, memoryview(cmdline), *rviews]
-        pcrs = {
-            "PCR0": measure_chunks(c for v in image for c in _chunks(v)).hex(),
-            "PCR1": measure_chunks(c for v in image[:3] for c in _chunks(v)).hex(),
-            "PCR2": measure_chunks(c for v in rviews[1:] for c in _chunks(v)).hex(),
-        }
+        pcrs = _measure(kview, memoryview(cmdline), rviews)
         if signer is not None:
             cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key,
                                  deterministic=signer.deterministic)
@@ -163,23 +195,7 @@ def build_eif(
             sections.append((SectionType.SIGNATURE, memoryview(section)))
             cert = sig.load_certificate(signer.certificate_pem)
             pcrs["PCR8"] = measure_chunks([sig.certificate_der(cert)]).hex()
-        header = build_header([(k, len(v)) for k, v in sections], arch=arch).pack()
         out = Path(output)
-        crc = zlib.crc32(header[:CRC_OFFSET])
-        try:
-            with open(out, "wb") as f:
-                f.write(header)
-                for kind, view in sections:
-                    sh = section_header(kind, len(view))
-                    crc = zlib.crc32(sh, crc)
-                    f.write(sh)
-                    for chunk in _chunks(view):
-                        crc = zlib.crc32(chunk, crc)
-                        f.write(chunk)
-                f.seek(CRC_OFFSET)
-                f.write(struct.pack(">I", crc))
-                size = f.seek(0, os.SEEK_END)
-        except OSError as exc:
-            raise EifdiffError(f"{out}: cannot write: {exc.strerror}") from None
-        del kview, rviews, image, sections
+        size = _write(out, sections, arch)
+        del kview, rviews, sections
     return BuildResult(str(out), size, pcrs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from collections.abc import Iterator
@@ -67,7 +68,9 @@ class MappedFile:
     def close(self) -> None:
         self.view.release()
         if self._map is not None:
-            self._map.close()
+            # a caller may still hold a slice; then the map closes when it is collected
+            with contextlib.suppress(BufferError):
+                self._map.close()
             self._map = None
         if self.fd >= 0:
             os.close(self.fd)
