@@ -128,7 +128,9 @@ def cmd_build(argv: Sequence[str]) -> int:
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
-    from eifdiff.compare import compare_files, exit_code, report_json, report_text
+    from eifdiff.compare import compare_files, exit_code
+    from eifdiff.report.json import report_json
+    from eifdiff.report.text import report_text
 
     args = _compare_parser().parse_args(argv)
     report = compare_files(args.a, args.b)

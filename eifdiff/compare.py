@@ -1,20 +1,24 @@
-"""Compare two EIFs at the container level: verdict, PCR table, which sections differ.
+"""Compare two EIFs: load both, diff them, and give the verdict and summary every report shows.
 
-The divergence engine refines this down to CPIO entries and ELF sections; this module owns the
-verdict and exit-code rules, which stay the same.
+Verdicts: `identical` (same bytes), `pcr-equivalent` (bytes differ, every PCR equal, PCR8
+included), `different`. Exit codes: 0 identical (or PCR-equivalent with `--fail-on pcr`), 1
+otherwise; trouble is exit 2, raised as `EifdiffError` before a report exists.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
+from eifdiff.diff import diff_images
 from eifdiff.errors import Anomaly
-from eifdiff.image import EifImage, read_image
-from eifdiff.mapped import MappedFile
+from eifdiff.load import LoadedImage, load
+from eifdiff.measure import sections_feeding
+from eifdiff.records import CATEGORIES, LAYERS, Divergence
 
+SCHEMA = "eifdiff/1"
 PCR_NAMES = ("PCR0", "PCR1", "PCR2", "PCR8")
 
 
@@ -24,87 +28,84 @@ class FileSummary:
     size: int
     sha256: str
     pcrs: dict[str, str]
-
-
-@dataclass(frozen=True)
-class SectionDelta:
-    """A section present on either side whose bytes differ (or that exists on one side only)."""
-
-    name: str
-    size_a: int | None
-    size_b: int | None
-    first_difference: int | None
+    arch: str
+    sections: tuple[dict[str, Any], ...]
+    pcr_inputs: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
 class Report:
+    """Everything a report shows; all report formats and notebook views read only this."""
+
     a: FileSummary
     b: FileSummary
     verdict: str
     pcr_equal: dict[str, bool]
-    sections: tuple[SectionDelta, ...]
+    divergences: tuple[Divergence, ...]
     anomalies: tuple[Anomaly, ...]
+    deep: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def causes(self) -> tuple[Divergence, ...]:
+        return tuple(d for d in self.divergences if d.is_cause)
+
+    def summary(self) -> dict[str, Any]:
+        by_cat = Counter(d.category for d in self.divergences)
+        by_layer = Counter(d.layer for d in self.divergences)
+        by_pcr = Counter(p for d in self.causes for p in d.pcrs)
+        return {
+            "divergences": len(self.divergences),
+            "causes": len(self.causes),
+            "by_category": {c: by_cat[c] for c in CATEGORIES if by_cat[c]},
+            "by_layer": {x: by_layer[x] for x in LAYERS if by_layer[x]},
+            "causes_by_pcr": {p: by_pcr[p] for p in PCR_NAMES if by_pcr[p]},
+            "anomalies": len(self.anomalies),
+        }
 
 
-def _sha256(mapped: MappedFile) -> str:
-    h = hashlib.sha256()
-    for chunk in mapped.windows(0, mapped.size):
-        h.update(chunk)
-    return h.hexdigest()
+def _summary(img: LoadedImage) -> FileSummary:
+    lay = img.image.layout
+    assert img.image.digests.sha256 is not None
+    return FileSummary(
+        path=img.path, size=lay.file_size, sha256=img.image.digests.sha256,
+        pcrs=img.image.pcrs, arch=lay.header.arch,
+        sections=tuple({"name": s.name, "offset": s.offset, "size": s.size}
+                       for s in lay.sections),
+        pcr_inputs=sections_feeding(lay),
+    )
 
 
-def first_difference(x: memoryview, y: memoryview) -> int | None:
-    """Offset of the first differing byte of two views (None when equal)."""
-    n = min(len(x), len(y))
-    step = 1 << 20
-    for pos in range(0, n, step):
-        a, b = x[pos : pos + step], y[pos : pos + step]
-        if a != b:
-            lo, hi = 0, len(a)
-            while hi - lo > 64:
-                mid = (lo + hi) // 2
-                if a[lo:mid] != b[lo:mid]:
-                    hi = mid
-                else:
-                    lo = mid
-            return pos + next(i for i in range(lo, hi) if a[i] != b[i])
-    return None if len(x) == len(y) else n
-
-
-def _section_deltas(ma: MappedFile, ia: EifImage, mb: MappedFile, ib: EifImage):
-    by_a = {s.name: s for s in ia.layout.sections}
-    by_b = {s.name: s for s in ib.layout.sections}
-    for name in dict.fromkeys([*by_a, *by_b]):
-        sa, sb = by_a.get(name), by_b.get(name)
-        if sa is None or sb is None:
-            yield SectionDelta(name, sa and sa.size, sb and sb.size, 0)
-            continue
-        diff = first_difference(ma.view[sa.data_offset : sa.end], mb.view[sb.data_offset : sb.end])
-        if diff is not None:
-            yield SectionDelta(name, sa.size, sb.size, diff)
-
-
-def _pcr_equal(a: dict[str, str], b: dict[str, str]) -> dict[str, bool]:
+def pcr_equal(a: dict[str, str], b: dict[str, str]) -> dict[str, bool]:
     return {k: a.get(k) == b.get(k) for k in PCR_NAMES if k in a or k in b}
 
 
-def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]) -> Report:
-    """Open both files (a damaged container raises) and compare them."""
-    with MappedFile.open(path_a) as ma, MappedFile.open(path_b) as mb:
-        ia, ib = read_image(ma), read_image(mb)
-        fa = FileSummary(ma.path, ma.size, _sha256(ma), ia.pcrs)
-        fb = FileSummary(mb.path, mb.size, _sha256(mb), ib.pcrs)
-        sections = tuple(_section_deltas(ma, ia, mb, ib))
-    pcr_equal = _pcr_equal(fa.pcrs, fb.pcrs)
+def verdict_of(fa: FileSummary, fb: FileSummary, equal: dict[str, bool]) -> str:
     if fa.size == fb.size and fa.sha256 == fb.sha256:
-        verdict = "identical"
-    elif all(pcr_equal.values()):
-        verdict = "pcr-equivalent"
-    else:
-        verdict = "different"
-    anomalies = tuple(Anomaly(f"a:{x.path}", x.message, x.offset) for x in ia.anomalies) + tuple(
-        Anomaly(f"b:{x.path}", x.message, x.offset) for x in ib.anomalies)
-    return Report(fa, fb, verdict, pcr_equal, sections, anomalies)
+        return "identical"
+    return "pcr-equivalent" if all(equal.values()) else "different"
+
+
+def compare_loaded(a: LoadedImage, b: LoadedImage) -> Report:
+    """The report for two loaded images."""
+    fa, fb = _summary(a), _summary(b)
+    equal = pcr_equal(fa.pcrs, fb.pcrs)
+    verdict = verdict_of(fa, fb, equal)
+    result = diff_images(a, b) if verdict != "identical" else None
+    anomalies = [Anomaly(f"a:{x.path}", x.message, x.offset) for x in a.image.anomalies]
+    anomalies += [Anomaly(f"b:{x.path}", x.message, x.offset) for x in b.image.anomalies]
+    for side, img in (("a", a), ("b", b)):
+        for r in img.ramdisks:
+            anomalies += [Anomaly(f"{side}:{x.path}", x.message, x.offset) for x in r.anomalies]
+    if result is not None:
+        anomalies += list(result.anomalies)
+    return Report(fa, fb, verdict, equal, result.divergences if result else (),
+                  tuple(anomalies))
+
+
+def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]) -> Report:
+    """Load both files (a damaged container raises `EifdiffError`) and compare them."""
+    with load(path_a) as a, load(path_b) as b:
+        return compare_loaded(a, b)
 
 
 def exit_code(report: Report, *, fail_on: str = "bytes") -> int:
@@ -114,38 +115,3 @@ def exit_code(report: Report, *, fail_on: str = "bytes") -> int:
     if report.verdict == "pcr-equivalent" and fail_on == "pcr":
         return 0
     return 1
-
-
-def report_json(report: Report) -> dict[str, Any]:
-    def side(f: FileSummary) -> dict[str, Any]:
-        return {"path": f.path, "size": f.size, "sha256": f.sha256, "pcrs": f.pcrs}
-
-    return {
-        "schema": "eifdiff/0",
-        "a": side(report.a), "b": side(report.b),
-        "verdict": report.verdict, "pcr_equal": report.pcr_equal,
-        "sections": [
-            {"name": s.name, "size_a": s.size_a, "size_b": s.size_b,
-             "first_difference": s.first_difference}
-            for s in report.sections
-        ],
-        "anomalies": [{"path": x.path, "offset": x.offset, "message": x.message}
-                      for x in report.anomalies],
-    }
-
-
-def report_text(report: Report) -> str:
-    lines = [f"verdict: {report.verdict}", "",
-             f"{'':6}{'equal':7}a: {report.a.path}", f"{'':13}b: {report.b.path}"]
-    for name, eq in report.pcr_equal.items():
-        lines.append(f"{name:6}{'yes' if eq else 'NO':7}a: {report.a.pcrs.get(name, '-')}")
-        lines.append(f"{'':13}b: {report.b.pcrs.get(name, '-')}")
-    if report.sections:
-        lines.append("")
-        lines.append("sections whose bytes differ:")
-        for s in report.sections:
-            lines.append(f"  {s.name:<12} size {s.size_a} vs {s.size_b}, first difference at "
-                         f"section offset {s.first_difference}")
-    for x in report.anomalies:
-        lines.append(f"anomaly: {x}")
-    return "\n".join(lines)

@@ -113,11 +113,11 @@ def _read_signature(
     )
 
 
-def read_image(mapped: MappedFile) -> EifImage:
-    """Check, measure and decode a mapped EIF."""
+def read_image(mapped: MappedFile, *, sha256: bool = False) -> EifImage:
+    """Check, measure and decode a mapped EIF (and hash the whole file when `sha256`)."""
     layout = parse_layout(mapped.view, mapped.path)
     anomalies = list(layout.anomalies)
-    digests = measure(mapped, layout)
+    digests = measure(mapped, layout, sha256=sha256)
     view = mapped.view
     metadata = None
     md = layout.one(SectionType.METADATA)

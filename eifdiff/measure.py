@@ -49,6 +49,7 @@ class Digests:
     pcr1: bytes
     pcr2: bytes
     crc32: int
+    sha256: str | None = None
 
     def hex(self) -> dict[str, str]:
         return {"PCR0": self.pcr0.hex(), "PCR1": self.pcr1.hex(), "PCR2": self.pcr2.hex()}
@@ -120,8 +121,15 @@ def _crc_job(stream: Stream, end: int) -> int:
     return crc
 
 
-def measure(mapped: MappedFile, layout: EifLayout) -> Digests:
-    """PCR0/1/2 and the CRC of a mapped EIF whose layout has been checked."""
+def _sha256_job(stream: Stream, size: int) -> str:
+    h = hashlib.sha256()
+    for chunk in stream(0, size):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> Digests:
+    """PCR0/1/2 and the CRC (and, when asked, the file's SHA-256) of a checked, mapped EIF."""
     plan = PcrPlan.of(layout)
     if mapped.size < THREADED_FROM:
         view = mapped.view
@@ -134,8 +142,10 @@ def measure(mapped: MappedFile, layout: EifLayout) -> Digests:
         crc = _crc_job(stream, layout.end)
         if pcr1 is None:
             pcr1 = _sections_job(stream, plan.boot)
-        return Digests(pcr0, pcr1, pcr2, crc)
-    with ThreadPoolExecutor(max_workers=4) as pool:
+        digest = _sha256_job(stream, mapped.size) if sha256 else None
+        return Digests(pcr0, pcr1, pcr2, crc, digest)
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        whole = pool.submit(_sha256_job, mapped.windows, mapped.size) if sha256 else None
         image = pool.submit(_image_job, mapped.windows, plan)
         app = pool.submit(_sections_job, mapped.windows, plan.app)
         crc = pool.submit(_crc_job, mapped.windows, layout.end)
@@ -145,4 +155,5 @@ def measure(mapped: MappedFile, layout: EifLayout) -> Digests:
         if boot is not None:
             pcr1 = boot.result()
         assert pcr1 is not None
-        return Digests(pcr0, pcr1, app.result(), crc.result())
+        return Digests(pcr0, pcr1, app.result(), crc.result(),
+                       whole.result() if whole is not None else None)

@@ -109,12 +109,15 @@ def data_checksum(data: bytes | memoryview) -> int:
 
 
 def read_archive(
-    buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True
+    buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
+    stop_at_foreign: bool = False,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
     Never raises on bad data: the read stops at the first damaged header and the damage becomes
-    an `Anomaly` naming `path` and the absolute offset; entries read before it are kept.
+    an `Anomaly` naming `path` and the absolute offset; entries read before it are kept. With
+    `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
+    archive that follows) ends the read quietly; `end` then points at it.
     """
     view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
     size = len(view)
@@ -187,6 +190,8 @@ def read_archive(
             if pos >= size:
                 break
             if bytes(view[pos : pos + 5]) != b"07070":
+                if stop_at_foreign:
+                    break
                 anomalies.append(
                     Anomaly(path,
                             f"{size - pos} bytes after the last CPIO trailer are not an archive",

@@ -1,0 +1,68 @@
+"""The differ: a pure function from two loaded images to flat `Divergence` rows.
+
+Sections are paired by type and ordinal (`kernel`, `ramdisk[1]`), entries by name. Each rule
+names a cause; `derived` rows record what only follows from another difference, and a
+`content` row is added only where no rule explains the bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eifdiff.diff.container import diff_container
+from eifdiff.diff.ramdisk import diff_ramdisks
+from eifdiff.diff.rows import pcr_map, row
+from eifdiff.diff.sections import diff_cmdline, diff_kernel, diff_metadata, diff_signature
+from eifdiff.errors import Anomaly
+from eifdiff.formats.eif import Section, SectionType
+from eifdiff.load import LoadedImage
+from eifdiff.measure import sections_feeding
+from eifdiff.records import Divergence
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    divergences: tuple[Divergence, ...]
+    anomalies: tuple[Anomaly, ...]
+
+
+def _bytes(img: LoadedImage, s: Section | None) -> bytes:
+    return bytes(img.section_data(s)) if s is not None else b""
+
+
+def diff_images(a: LoadedImage, b: LoadedImage) -> DiffResult:
+    """Every divergence between two loaded images, causes before derived rows."""
+    la, lb = a.image.layout, b.image.layout
+    pcrs = pcr_map(sections_feeding(la), sections_feeding(lb))
+    rows: list[Divergence] = list(diff_container(la, lb))
+    anomalies: list[Anomaly] = []
+
+    ka, kb = la.one(SectionType.KERNEL), lb.one(SectionType.KERNEL)
+    assert ka is not None and kb is not None
+    rows += diff_kernel(ka, a.section_data(ka), a.image.kernel_version,
+                        kb, b.section_data(kb), b.image.kernel_version, pcrs.get("kernel", ()))
+    ca, cb = la.one(SectionType.CMDLINE), lb.one(SectionType.CMDLINE)
+    assert ca is not None and cb is not None
+    rows += diff_cmdline(ca, _bytes(a, ca).decode("utf-8", "replace"),
+                         cb, _bytes(b, cb).decode("utf-8", "replace"), pcrs.get("cmdline", ()))
+    ma, mb = la.one(SectionType.METADATA), lb.one(SectionType.METADATA)
+    if ma is not None and mb is not None:
+        rows += diff_metadata(ma, _bytes(a, ma), a.image.metadata,
+                              mb, _bytes(b, mb), b.image.metadata)
+    sa, sb = la.one(SectionType.SIGNATURE), lb.one(SectionType.SIGNATURE)
+    rows += diff_signature(sa, _bytes(a, sa), a.image.signature,
+                           sb, _bytes(b, sb), b.image.signature)
+    if (sa is None) != (sb is None):
+        present = (a if sa is not None else b).image.signature
+        if present is not None:
+            rows.append(row("signature", "signature", "certificate",
+                            present.pcr8 if sa is not None else None,
+                            present.pcr8 if sb is not None else None, "signature", ("PCR8",)))
+    for ra, rb in zip(a.ramdisks, b.ramdisks, strict=False):
+        if ra.raw == rb.raw:
+            continue
+        found, problems = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()))
+        rows += found
+        anomalies += problems
+    rows.sort(key=lambda r: not r.is_cause)
+    return DiffResult(tuple(rows), tuple(anomalies))

@@ -1,0 +1,169 @@
+"""Differences in the small sections: metadata (unmeasured), signature (PCR8), kernel, cmdline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from eifdiff.diff.rows import row
+from eifdiff.diff.spans import first_difference, last_difference
+from eifdiff.formats.eif import Section
+from eifdiff.formats.kernel import KernelVersion
+from eifdiff.formats.metadata import Metadata
+from eifdiff.image import SignatureInfo
+from eifdiff.records import Divergence
+
+_TIME_KEYS = ("Created", "LastTagTime", "BuildTime")
+
+
+def _flatten(prefix: str, v: Any) -> dict[str, Any]:
+    if isinstance(v, dict):
+        out: dict[str, Any] = {}
+        for k, x in v.items():
+            out.update(_flatten(f"{prefix}.{k}", x))
+        return out or {prefix: {}}
+    return {prefix: v}
+
+
+def _locate(raw: bytes, key: str, v: Any) -> int | None:
+    needle = f'"{key}":{json.dumps(v, ensure_ascii=False, separators=(",", ":"))}'.encode()
+    at = raw.find(needle)
+    return at + len(key) + 3 if at >= 0 else None
+
+
+def diff_metadata(
+    sa: Section, raw_a: bytes, ma: Metadata | None, sb: Section, raw_b: bytes, mb: Metadata | None
+) -> Iterator[Divergence]:
+    """Field by field; BuildTime and Docker creation times are timestamps, the rest metadata."""
+    if raw_a == raw_b:
+        return
+    if ma is None or mb is None:
+        yield row("metadata", "metadata", "bytes", f"{len(raw_a)} bytes", f"{len(raw_b)} bytes",
+                  "metadata", offset_a=sa.data_offset, offset_b=sb.data_offset)
+        return
+    fields_a = {**{k: v for k, v in zip(
+        ("ImageName", "ImageVersion"), (ma.image_name, ma.image_version), strict=True)},
+        **ma.build_metadata(), **_flatten("DockerInfo", ma.docker_info),
+        **_flatten("CustomMetadata", ma.custom_metadata)}
+    fields_b = {**{k: v for k, v in zip(
+        ("ImageName", "ImageVersion"), (mb.image_name, mb.image_version), strict=True)},
+        **mb.build_metadata(), **_flatten("DockerInfo", mb.docker_info),
+        **_flatten("CustomMetadata", mb.custom_metadata)}
+    missing = object()
+    for key in dict.fromkeys([*fields_a, *fields_b]):
+        va, vb = fields_a.get(key, missing), fields_b.get(key, missing)
+        if va == vb:
+            continue
+        leaf = key.rsplit(".", 1)[-1]
+        category = "timestamp" if leaf in _TIME_KEYS else "metadata"
+        oa = _locate(raw_a, leaf, va) if va is not missing else None
+        ob = _locate(raw_b, leaf, vb) if vb is not missing else None
+        shown_a = None if va is missing else (va if isinstance(va, str) else json.dumps(va))
+        shown_b = None if vb is missing else (vb if isinstance(vb, str) else json.dumps(vb))
+        yield row("metadata", "metadata", key, shown_a, shown_b, category,
+                  offset_a=None if oa is None else sa.data_offset + oa,
+                  offset_b=None if ob is None else sb.data_offset + ob,
+                  length=len(json.dumps(va, ensure_ascii=False).encode()) if oa is not None
+                  else None)
+
+
+def _cert_label(s: SignatureInfo) -> str:
+    issuer = ", ".join(f"{k}={v}" for k, v in s.certificate["IssuerName"].items())
+    return f"{issuer}; PCR8 {s.pcr8}"
+
+
+def diff_signature(
+    sa: Section | None, raw_a: bytes, ia: SignatureInfo | None,
+    sb: Section | None, raw_b: bytes, ib: SignatureInfo | None,
+) -> Iterator[Divergence]:
+    """Certificate (moves PCR8), algorithm, signed PCR0 (follows PCR0), signature bytes."""
+    if raw_a == raw_b or sa is None or sb is None:
+        return  # a signature on one side only is a section-level added/removed row
+    oa, ob = sa.data_offset, sb.data_offset
+    if ia is None or ib is None:
+        yield row("signature", "signature", "bytes", f"{len(raw_a)} bytes", f"{len(raw_b)} bytes",
+                  "signature", offset_a=oa, offset_b=ob)
+        return
+    if ia.certificate_pem != ib.certificate_pem:
+        yield row("signature", "signature", "certificate", _cert_label(ia), _cert_label(ib),
+                  "signature", ("PCR8",) if ia.pcr8 != ib.pcr8 else (),
+                  offset_a=oa, offset_b=ob)
+    if ia.algorithm != ib.algorithm:
+        yield row("signature", "signature", "algorithm", ia.algorithm, ib.algorithm, "signature",
+                  offset_a=oa, offset_b=ob)
+    if ia.register_value != ib.register_value:
+        yield row("signature", "signature", "signed PCR0", ia.register_value, ib.register_value,
+                  "derived", offset_a=oa, offset_b=ob)
+    yield row("signature", "signature", "signature", f"{len(raw_a)} bytes",
+              f"{len(raw_b)} bytes", "signature", offset_a=oa, offset_b=ob, length=len(raw_a))
+
+
+def diff_kernel(
+    sa: Section, data_a: memoryview, va: KernelVersion | None,
+    sb: Section, data_b: memoryview, vb: KernelVersion | None, pcrs: tuple[str, ...],
+) -> Iterator[Divergence]:
+    """The version string split into release, build host, build number and date; then whether
+    anything outside it differs."""
+    if data_a == data_b:
+        return
+    explained_a = explained_b = None
+    if va is not None and vb is not None and va.text != vb.text:
+        oa, ob = sa.data_offset + va.offset, sb.data_offset + vb.offset
+        parts = (("release", "content"), ("build_host", "build-host"),
+                 ("build_number", "build-host"), ("build_date", "timestamp"))
+        found = False
+        for attr, category in parts:
+            x, y = getattr(va, attr), getattr(vb, attr)
+            if x != y:
+                found = True
+                yield row("kernel", "kernel", attr.replace("_", " "), x, y, category, pcrs,
+                          offset_a=oa + va.text.find(x) if x else oa,
+                          offset_b=ob + vb.text.find(y) if y else ob, length=len(x))
+        if not found:
+            yield row("kernel", "kernel", "version string", va.text, vb.text, "content", pcrs,
+                      offset_a=oa, offset_b=ob, length=len(va.text))
+        # a longer string on one side overwrites what follows the shorter one's NUL
+        span = (min(va.offset, vb.offset),
+                max(va.offset + len(va.text), vb.offset + len(vb.text)) + 1)
+        explained_a = explained_b = span
+    first = first_difference(data_a, data_b)
+    last_a, last_b = last_difference(data_a, data_b)
+    inside = (
+        explained_a is not None and explained_b is not None and first is not None
+        and explained_a[0] <= first and last_a < explained_a[1] and last_b < explained_b[1]
+    )
+    if not inside:
+        yield row("kernel", "kernel", "image bytes", f"{len(data_a)} bytes",
+                  f"{len(data_b)} bytes", "content", pcrs,
+                  offset_a=None if first is None else sa.data_offset + first,
+                  offset_b=None if first is None else sb.data_offset + first,
+                  length=len(data_a))
+
+
+def diff_cmdline(
+    sa: Section, text_a: str, sb: Section, text_b: str, pcrs: tuple[str, ...]
+) -> Iterator[Divergence]:
+    """Token by token: changed `key=value`, tokens on one side only, or only their order."""
+    if text_a == text_b:
+        return
+    ta, tb = text_a.split(), text_b.split()
+
+    def key(t: str) -> str:
+        return t.split("=", 1)[0]
+
+    ka = {key(t): t for t in ta}
+    kb = {key(t): t for t in tb}
+    found = False
+    for k in dict.fromkeys([*ka, *kb]):
+        x, y = ka.get(k), kb.get(k)
+        if x != y:
+            found = True
+            yield row("cmdline", "cmdline", "token", x, y, "cmdline", pcrs,
+                      offset_a=sa.data_offset + text_a.find(x) if x else None,
+                      offset_b=sb.data_offset + text_b.find(y) if y else None,
+                      length=len(x) if x else None)
+    if not found:
+        field = "order" if sorted(ta) == sorted(tb) else "whitespace"
+        yield row("cmdline", "cmdline", field, text_a, text_b, "cmdline", pcrs,
+                  offset_a=sa.data_offset, offset_b=sb.data_offset, length=len(text_a))

@@ -1,0 +1,54 @@
+"""Locating differences between two byte views without copying them whole."""
+
+from __future__ import annotations
+
+STEP = 1 << 20
+
+
+def first_difference(x: memoryview, y: memoryview) -> int | None:
+    """Offset of the first differing byte (the shorter length when one is a prefix; None when
+    equal)."""
+    n = min(len(x), len(y))
+    for pos in range(0, n, STEP):
+        a, b = x[pos : pos + STEP], y[pos : pos + STEP]
+        if a != b:
+            lo, hi = 0, len(a)
+            while hi - lo > 64:
+                mid = (lo + hi) // 2
+                if a[lo:mid] != b[lo:mid]:
+                    hi = mid
+                else:
+                    lo = mid
+            return pos + next(i for i in range(lo, hi) if a[i] != b[i])
+    return None if len(x) == len(y) else n
+
+
+def last_difference(x: memoryview, y: memoryview) -> tuple[int, int]:
+    """Offsets in x and in y of the last differing byte, aligning both views at their ends
+    (-1, -1 when one is a suffix of the other)."""
+    n = min(len(x), len(y))
+    k = 0  # length of the common suffix found so far
+    while k < n:
+        step = min(STEP, n - k)
+        a = x[len(x) - k - step : len(x) - k]
+        b = y[len(y) - k - step : len(y) - k]
+        if a == b:
+            k += step
+            continue
+        lo, hi = 0, step  # the differing byte with the highest index lies in [lo, hi)
+        while hi - lo > 64:
+            mid = (lo + hi) // 2
+            if a[mid:hi] != b[mid:hi]:
+                lo = mid
+            else:
+                hi = mid
+        i = next(j for j in range(hi - 1, lo - 1, -1) if a[j] != b[j])
+        k += step - 1 - i
+        break
+    return len(x) - k - 1, len(y) - k - 1
+
+
+def replace_all(data: bytes, pairs: list[tuple[bytes, bytes]]) -> bytes:
+    for old, new in pairs:
+        data = data.replace(old, new)
+    return data

@@ -1,0 +1,64 @@
+"""The terminal report: verdict and PCR table first, then counts, then the top divergences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from eifdiff.compare import Report
+from eifdiff.records import Divergence
+
+TOP = 40
+DEEP_LINES = 40
+
+
+def _cut(v: object, width: int) -> str:
+    s = "-" if v is None else str(v)
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def rank(divergences: Iterable[Divergence]) -> list[Divergence]:
+    """Causes first, those moving more PCRs first, then in report order."""
+    rows = list(divergences)
+    return sorted(rows, key=lambda d: (not d.is_cause, -len(d.pcrs)))
+
+
+def report_text(report: Report, *, top: int = TOP) -> str:
+    s = report.summary()
+    lines = [f"verdict: {report.verdict}   ({s['causes']} causes, "
+             f"{s['divergences'] - s['causes']} derived, {s['anomalies']} anomalies)", ""]
+    lines.append(f"  a: {report.a.path}  ({report.a.size} bytes, sha256 {report.a.sha256[:16]}…)")
+    lines.append(f"  b: {report.b.path}  ({report.b.size} bytes, sha256 {report.b.sha256[:16]}…)")
+    lines.append("")
+    lines.append(f"  {'PCR':<5} {'equal':<6} {'a':<24} {'b':<24} measures")
+    for name, eq in report.pcr_equal.items():
+        a, b = report.a.pcrs.get(name, "-"), report.b.pcrs.get(name, "-")
+        feeds = ", ".join(report.a.pcr_inputs.get(name, ())) or "(nothing)"
+        lines.append(f"  {name:<5} {'yes' if eq else 'NO':<6} {_cut(a, 24):<24} {_cut(b, 24):<24}"
+                     f" {feeds}")
+    if s["by_category"]:
+        lines.append("")
+        lines.append("by category: " + ", ".join(f"{k} {v}" for k, v in s["by_category"].items()))
+        lines.append("by layer:    " + ", ".join(f"{k} {v}" for k, v in s["by_layer"].items()))
+    ranked = rank(report.divergences)
+    if ranked:
+        lines.append("")
+        lines.append(f"top divergences ({min(top, len(ranked))} of {len(ranked)}):")
+        for d in ranked[:top]:
+            pcrs = ",".join(d.pcrs) or "no PCR"
+            lines.append(f"  [{d.category}] {d.path}  {d.field}: {_cut(d.a, 40)} -> "
+                         f"{_cut(d.b, 40)}  ({pcrs})")
+        hints = dict.fromkeys(d.hint for d in ranked[:top] if d.is_cause)
+        if hints:
+            lines.append("")
+            lines.append("what usually causes them:")
+            lines += [f"  - {h}" for h in hints]
+    for x in report.anomalies:
+        lines.append(f"anomaly: {x}")
+    for path, text in list(report.deep.items())[:5]:
+        lines.append("")
+        lines.append(f"diffoscope {path}:")
+        body = text.splitlines()
+        lines += ["  " + t for t in body[:DEEP_LINES]]
+        if len(body) > DEEP_LINES:
+            lines.append(f"  … {len(body) - DEEP_LINES} more lines (see --json)")
+    return "\n".join(lines)
