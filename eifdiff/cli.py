@@ -17,7 +17,6 @@ from eifdiff import __version__
 from eifdiff.errors import EifdiffError
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
-COMMANDS = ("describe", "build")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,7 +28,8 @@ def _compare_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="eifdiff",
         description="Compare two EIF files: PCRs, sections and why they differ. "
-        "Other commands: `eifdiff describe FILE`, `eifdiff build ...` (see --help of each).",
+        "Other commands: `eifdiff describe FILE`, `eifdiff build ...`, `eifdiff unpack FILE DIR` "
+        "(see --help of each).",
     )
     p.add_argument("a", help="first EIF")
     p.add_argument("b", help="second EIF")
@@ -37,7 +37,35 @@ def _compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=("bytes", "pcr"), default="bytes",
                    help="what makes the exit code 1: any byte difference (default), or only a "
                    "PCR difference")
+    p.add_argument("--markdown", metavar="FILE", help="also write a Markdown report (CI summary)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    p.add_argument("--deep", action="store_true",
+                   help="attach diffoscope's view of each divergent file pair")
+    p.add_argument("--deep-max-files", type=int, default=10, metavar="N",
+                   help="compare at most N file pairs with diffoscope (default 10)")
+    p.add_argument("--deep-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds per diffoscope run (default 60; 5x that for all runs)")
+    p.add_argument("--top", type=int, default=40, metavar="N",
+                   help="divergences listed in the text report (default 40)")
+    _limit_args(p)
     p.add_argument("--version", action="version", version=f"eifdiff {__version__}")
+    return p
+
+
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-decompressed", type=int, default=8 << 30, metavar="BYTES",
+                   help="bound on each compressed ramdisk's decompressed size (default 8 GiB)")
+    p.add_argument("--max-ratio", type=int, default=1000, metavar="N",
+                   help="bound on a compressed ramdisk's expansion ratio (default 1000)")
+
+
+def _unpack_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff unpack",
+                description="Write each section to DIR/sections and each ramdisk's tree to "
+                "DIR/ramdisk-N, refusing unsafe entries (absolute, '..', through links, devices).")
+    p.add_argument("file", help="EIF file")
+    p.add_argument("dir", help="target folder (new or empty)")
+    _limit_args(p)
     return p
 
 
@@ -127,23 +155,65 @@ def cmd_build(argv: Sequence[str]) -> int:
     return EXIT_SAME
 
 
+def _limits(args: argparse.Namespace):
+    from eifdiff.load import Limits
+
+    return Limits(max_size=args.max_decompressed, max_ratio=args.max_ratio)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise EifdiffError(f"{path}: cannot write: {exc.strerror}") from None
+
+
 def cmd_compare(argv: Sequence[str]) -> int:
     from eifdiff.compare import compare_files, exit_code
-    from eifdiff.report.json import report_json
-    from eifdiff.report.text import report_text
+    from eifdiff.deep import DeepOptions
+    from eifdiff.progress import Progress
 
     args = _compare_parser().parse_args(argv)
-    report = compare_files(args.a, args.b)
+    deep = (DeepOptions(max_files=args.deep_max_files, timeout=args.deep_timeout,
+                        total_timeout=5 * args.deep_timeout) if args.deep else None)
+    with Progress.for_files(args.a, args.b) as progress:
+        report = compare_files(args.a, args.b, deep=deep, limits=_limits(args),
+                               progress=progress)
     if args.json:
+        from eifdiff.report.json import report_json
+
         _print_json(report_json(report))
     else:
-        print(report_text(report))
+        from eifdiff.report.text import report_text
+
+        print(report_text(report, top=args.top))
+    if args.markdown:
+        from eifdiff.report.markdown import report_markdown
+
+        _write(args.markdown, report_markdown(report))
+    if args.html:
+        from eifdiff.report.html import report_html
+
+        _write(args.html, report_html(report))
     return exit_code(report, fail_on=args.fail_on)
+
+
+def cmd_unpack(argv: Sequence[str]) -> int:
+    from eifdiff.unpack import unpack
+
+    args = _unpack_parser().parse_args(argv)
+    result = unpack(args.file, args.dir, limits=_limits(args))
+    print(f"{result.directory}: {len(result.sections)} sections, {result.files} files, "
+          f"{result.directories} directories, {result.symlinks} symlinks, "
+          f"{len(result.refused)} refused")
+    for r in result.refused:
+        print(f"  refused {r.path}: {r.reason}")
+    return EXIT_SAME
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    handlers = {"describe": cmd_describe, "build": cmd_build}
+    handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack}
     try:
         if argv and argv[0] in handlers:
             return handlers[argv[0]](argv[1:])

@@ -12,10 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from eifdiff.deep import DeepOptions, deep_diffs
 from eifdiff.diff import diff_images
 from eifdiff.errors import Anomaly
-from eifdiff.load import LoadedImage, load
+from eifdiff.load import Limits, LoadedImage, load
 from eifdiff.measure import sections_feeding
+from eifdiff.progress import Progress
 from eifdiff.records import CATEGORIES, LAYERS, Divergence
 
 SCHEMA = "eifdiff/1"
@@ -85,8 +87,8 @@ def verdict_of(fa: FileSummary, fb: FileSummary, equal: dict[str, bool]) -> str:
     return "pcr-equivalent" if all(equal.values()) else "different"
 
 
-def compare_loaded(a: LoadedImage, b: LoadedImage) -> Report:
-    """The report for two loaded images."""
+def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None = None) -> Report:
+    """The report for two loaded images (with diffoscope's view of divergent files if `deep`)."""
     fa, fb = _summary(a), _summary(b)
     equal = pcr_equal(fa.pcrs, fb.pcrs)
     verdict = verdict_of(fa, fb, equal)
@@ -98,14 +100,22 @@ def compare_loaded(a: LoadedImage, b: LoadedImage) -> Report:
             anomalies += [Anomaly(f"{side}:{x.path}", x.message, x.offset) for x in r.anomalies]
     if result is not None:
         anomalies += list(result.anomalies)
-    return Report(fa, fb, verdict, equal, result.divergences if result else (),
-                  tuple(anomalies))
+    divergences = result.divergences if result else ()
+    deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
+    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text)
 
 
-def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]) -> Report:
+def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
+                  deep: DeepOptions | None = None, limits: Limits | None = None,
+                  progress: Progress | None = None) -> Report:
     """Load both files (a damaged container raises `EifdiffError`) and compare them."""
-    with load(path_a) as a, load(path_b) as b:
-        return compare_loaded(a, b)
+    progress = progress or Progress()
+    progress.stage(f"reading {os.fspath(path_a)}", steps=4 if deep else 3)
+    with load(path_a, limits=limits) as a:
+        progress.stage(f"reading {os.fspath(path_b)}")
+        with load(path_b, limits=limits) as b:
+            progress.stage("comparing" + (" (with diffoscope)" if deep else ""))
+            return compare_loaded(a, b, deep=deep)
 
 
 def exit_code(report: Report, *, fail_on: str = "bytes") -> int:

@@ -1,0 +1,157 @@
+"""`eifdiff unpack FILE DIR`: every section as a file and every ramdisk as a tree, for hand
+inspection, extracted safely.
+
+Refused and reported, never written: absolute names, names with `..` components, names whose
+parent is a symlink extracted earlier (or anything else not a plain directory), device nodes,
+FIFOs and sockets. Files are created with O_NOFOLLOW and their modes masked to 0755 / 0644
+(no setuid, setgid, sticky or group/other write bits). Nothing is written outside DIR.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from eifdiff.errors import EifdiffError
+from eifdiff.formats.cpio import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
+from eifdiff.formats.eif import SectionType
+from eifdiff.load import Limits, LoadedImage, Member, load
+
+MODE_MASK = 0o755
+_SUFFIX = {
+    SectionType.KERNEL: ".bin", SectionType.CMDLINE: ".txt", SectionType.METADATA: ".json",
+    SectionType.SIGNATURE: ".cbor", SectionType.RAMDISK: ".img",
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UnpackResult:
+    directory: str
+    sections: tuple[str, ...]
+    files: int
+    directories: int
+    symlinks: int
+    refused: tuple[Refusal, ...]
+
+
+def _safe_parts(name: str) -> list[str] | str:
+    """The path components of an entry name, or the reason it is refused."""
+    if name.startswith("/"):
+        return "absolute name"
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        return "name has a '..' component"
+    if not parts:
+        return "empty name"
+    if any("\0" in p for p in parts):
+        return "name has a NUL byte"
+    return parts
+
+
+class _Tree:
+    """Extraction into one root that refuses to leave it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files = self.dirs = self.links = 0
+        self.refused: list[Refusal] = []
+
+    def _parent(self, label: str, parts: list[str]) -> Path | None:
+        cur = self.root
+        for p in parts[:-1]:
+            cur = cur / p
+            try:
+                st = os.lstat(cur)
+            except FileNotFoundError:
+                os.mkdir(cur, 0o755)
+                continue
+            if (st.st_mode & S_IFMT) != S_IFDIR:
+                kind = "symlink" if (st.st_mode & S_IFMT) == S_IFLNK else "non-directory"
+                self.refused.append(Refusal(label, f"parent {p!r} is a {kind}"))
+                return None
+        return cur
+
+    def add(self, label: str, m: Member) -> None:
+        e = m.entry
+        parts = _safe_parts(e.name)
+        if isinstance(parts, str):
+            self.refused.append(Refusal(label, parts))
+            return
+        kind = e.mode & S_IFMT
+        if kind not in (S_IFDIR, S_IFREG, S_IFLNK):
+            self.refused.append(Refusal(label, f"{e.kind} not created"))
+            return
+        parent = self._parent(label, parts)
+        if parent is None:
+            return
+        target = parent / parts[-1]
+        if kind == S_IFDIR:
+            try:
+                os.mkdir(target, 0o755)
+                self.dirs += 1
+            except FileExistsError:
+                if not target.is_dir() or target.is_symlink():
+                    self.refused.append(Refusal(label, "a non-directory is already there"))
+            return
+        if os.path.lexists(target):
+            if target.is_symlink() or not target.is_file():
+                self.refused.append(Refusal(label, "a symlink or directory is already there"))
+                return
+            os.unlink(target)  # a later entry of the same name replaces a regular file
+        if kind == S_IFLNK:
+            os.symlink(bytes(m.data).decode("utf-8", "surrogateescape"), target)
+            self.links += 1
+            return
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EEXIST):
+                self.refused.append(Refusal(label, "refusing to write through a link"))
+                return
+            raise
+        with os.fdopen(fd, "wb") as f:
+            f.write(m.data)
+        os.chmod(target, e.mode & MODE_MASK)
+        self.files += 1
+
+
+def unpack_loaded(img: LoadedImage, dest: str | os.PathLike[str]) -> UnpackResult:
+    """Write sections and ramdisk trees of a loaded image under `dest` (empty or new)."""
+    root = Path(dest)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise EifdiffError(f"{root}: target exists and is not an empty directory")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sections").mkdir()
+    names = []
+    for s in img.image.layout.sections:
+        fname = f"{s.index}-{s.name.replace('[', '-').replace(']', '')}{_SUFFIX[s.type]}"
+        (root / "sections" / fname).write_bytes(img.section_data(s))
+        names.append(fname)
+    tree_files = tree_dirs = tree_links = 0
+    refused: list[Refusal] = []
+    for r in img.ramdisks:
+        base = root / r.name.replace("[", "-").replace("]", "")
+        base.mkdir()
+        tree = _Tree(base)
+        for m in r.members():
+            tree.add(f"{r.name}:{m.entry.name}", m)
+        tree_files += tree.files
+        tree_dirs += tree.dirs
+        tree_links += tree.links
+        refused += tree.refused
+    return UnpackResult(str(root), tuple(names), tree_files, tree_dirs, tree_links,
+                        tuple(refused))
+
+
+def unpack(path: str | os.PathLike[str], dest: str | os.PathLike[str],
+           limits: Limits | None = None) -> UnpackResult:
+    with load(path, limits=limits) as img:
+        return unpack_loaded(img, dest)
