@@ -1,0 +1,107 @@
+"""The committed sample pairs: reproducible from scripts/make_samples.py, PCR patterns as
+documented, small, and with the sha256 values that samples/README.md states."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from eifdiff.image import open_image
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SCRIPT = ROOT / "scripts" / "make_samples.py"
+
+# Which PCRs are equal between a.eif and b.eif (PCR8 only where both are signed).
+PATTERNS = {
+    "identical": {"PCR0": True, "PCR1": True, "PCR2": True},
+    "build-time": {"PCR0": True, "PCR1": True, "PCR2": True},
+    "cpio-mtime": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "cpio-order": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "cpio-owner": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "cpio-inode": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "cpio-mode": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "elf-build-path": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "signature": {"PCR0": True, "PCR1": True, "PCR2": True, "PCR8": False},
+    "kernel-host": {"PCR0": False, "PCR1": False, "PCR2": True},
+    "gzip-header": {"PCR0": False, "PCR1": True, "PCR2": False},
+}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_script() -> ModuleType:
+    name = "_eifdiff_make_samples"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    script = _load_script()
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is not installed (make test installs it)")
+    version = subprocess.run(["gcc", "--version"], capture_output=True, text=True, check=True)
+    if version.stdout.splitlines()[0] != script.GCC_VERSION:
+        pytest.fail(f"samples were compiled by {script.GCC_VERSION}; run make samples")
+    if sys.implementation.cache_tag != script.PYTHON_CACHE_TAG:
+        pytest.fail(f"samples hold a {script.PYTHON_CACHE_TAG} .pyc; run make samples")
+    out = tmp_path_factory.mktemp("samples")
+    script.make_samples(out)
+    return out
+
+
+def test_pairs_are_the_documented_ones() -> None:
+    assert sorted(p.name for p in SAMPLES.iterdir() if p.is_dir()) == sorted(PATTERNS)
+
+
+@pytest.mark.parametrize("pair", sorted(PATTERNS))
+def test_regeneration_is_byte_identical(regenerated: Path, pair: str) -> None:
+    for name in ("a.eif", "b.eif"):
+        assert (regenerated / pair / name).read_bytes() == (SAMPLES / pair / name).read_bytes(), \
+            f"{pair}/{name} differs from a fresh regeneration"
+
+
+@pytest.mark.parametrize("pair", sorted(PATTERNS))
+def test_pcr_pattern(pair: str) -> None:
+    a, b = open_image(SAMPLES / pair / "a.eif"), open_image(SAMPLES / pair / "b.eif")
+    assert a.crc_ok and b.crc_ok
+    assert a.pcrs.keys() == b.pcrs.keys()
+    assert {k: a.pcrs[k] == b.pcrs[k] for k in a.pcrs} == PATTERNS[pair]
+    if a.signature is not None and b.signature is not None:
+        assert a.signature.check and b.signature.check
+
+
+def test_total_size_under_5_mb() -> None:
+    total = sum(f.stat().st_size for f in SAMPLES.rglob("*") if f.is_file())
+    assert total < 5_000_000
+
+
+def test_readme_sha256_values_match() -> None:
+    text = (SAMPLES / "README.md").read_text()
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)[1:]
+    stated: dict[tuple[str, str], str] = {}
+    for section in sections:
+        pair = section.split(None, 1)[0].strip("`")
+        for name, digest in re.findall(r"`([ab]\.eif)` sha256 `([0-9a-f]{64})`", section):
+            stated[(pair, name)] = digest
+    expected = {(p, n) for p in PATTERNS for n in ("a.eif", "b.eif")}
+    assert set(stated) == expected
+    for (pair, name), digest in sorted(stated.items()):
+        assert _sha256(SAMPLES / pair / name) == digest, f"README sha256 of {pair}/{name}"
