@@ -2,8 +2,8 @@
 
 Section order is kernel, cmdline, metadata, ramdisks, then the signature when a key is given;
 the header, CRC and metadata bytes match the reference builder's output for the same inputs.
-Inputs given as paths are memory-mapped and streamed, so building a large image needs little
-memory.
+Inputs given as paths are memory-mapped and streamed in windows whose pages are dropped once
+written, so building a large image needs little memory.
 """
 
 from __future__ import annotations
@@ -124,18 +124,33 @@ def _chunks(blob: bytes | memoryview) -> Iterator[memoryview]:
         yield view[pos : pos + WINDOW]
 
 
-def _write(out: Path, sections: list[tuple[SectionType, memoryview]], arch: str) -> int:
+@dataclass(frozen=True)
+class _Source:
+    """Section data: bytes in memory, or a mapped file streamed with bounded resident memory."""
+
+    size: int
+    data: bytes = b""
+    mapped: MappedFile | None = None
+
+    def chunks(self) -> Iterator[memoryview]:
+        if self.mapped is not None:
+            yield from self.mapped.windows(0, self.size)
+        else:
+            yield from _chunks(self.data)
+
+
+def _write(out: Path, sections: list[tuple[SectionType, _Source]], arch: str) -> int:
     """Write header and sections contiguously, then the CRC; return the file size."""
-    header = build_header([(k, len(v)) for k, v in sections], arch=arch).pack()
+    header = build_header([(k, src.size) for k, src in sections], arch=arch).pack()
     crc = zlib.crc32(header[:CRC_OFFSET])
     try:
         with open(out, "wb") as f:
             f.write(header)
-            for kind, view in sections:
-                sh = section_header(kind, len(view))
+            for kind, src in sections:
+                sh = section_header(kind, src.size)
                 crc = zlib.crc32(sh, crc)
                 f.write(sh)
-                for chunk in _chunks(view):
+                for chunk in src.chunks():
                     crc = zlib.crc32(chunk, crc)
                     f.write(chunk)
             f.seek(CRC_OFFSET)
@@ -145,19 +160,19 @@ def _write(out: Path, sections: list[tuple[SectionType, memoryview]], arch: str)
         raise EifdiffError(f"{out}: cannot write: {exc.strerror}") from None
 
 
-def _measure(kernel: memoryview, cmdline: memoryview, ramdisks: list[memoryview]) -> dict[str, str]:
+def _measure(boot: list[_Source], app: list[_Source]) -> dict[str, str]:
     """PCR0/1/2 of the inputs, hashing each byte once per PCR chain (PCR1 is a copy of PCR0's)."""
-    image, app = hashlib.sha384(), hashlib.sha384()
-    for view in (kernel, cmdline, ramdisks[0]):
-        for chunk in _chunks(view):
+    image, later = hashlib.sha384(), hashlib.sha384()
+    for src in boot:
+        for chunk in src.chunks():
             image.update(chunk)
-    boot = image.copy()
-    for view in ramdisks[1:]:
-        for chunk in _chunks(view):
+    first = image.copy()
+    for src in app:
+        for chunk in src.chunks():
             image.update(chunk)
-            app.update(chunk)
-    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(boot.digest()).hex(),
-            "PCR2": extend(app.digest()).hex()}
+            later.update(chunk)
+    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(first.digest()).hex(),
+            "PCR2": extend(later.digest()).hex()}
 
 
 def build_eif(
@@ -173,29 +188,30 @@ def build_eif(
         raise EifdiffError(f"unknown architecture {arch!r} (x86_64 or aarch64)")
     with ExitStack() as stack:
 
-        def view_of(blob: Blob) -> memoryview:
+        def source(blob: Blob) -> _Source:
             if isinstance(blob, Path):
-                return stack.enter_context(MappedFile.open(blob)).view
-            return memoryview(blob)
+                mapped = stack.enter_context(MappedFile.open(blob))
+                return _Source(mapped.size, mapped=mapped)
+            return _Source(len(blob), data=bytes(blob))
 
-        kview = view_of(kernel)
-        rviews = [view_of(r) for r in ramdisks]
-        sections: list[tuple[SectionType, memoryview]] = [
-            (SectionType.KERNEL, kview), (SectionType.CMDLINE, memoryview(cmdline)),
-            (SectionType.METADATA, memoryview(encode_metadata(metadata))),
-            *((SectionType.RAMDISK, r) for r in rviews),
+        ksrc, csrc = source(kernel), _Source(len(cmdline), data=cmdline)
+        rsrcs = [source(r) for r in ramdisks]
+        meta = encode_metadata(metadata)
+        sections: list[tuple[SectionType, _Source]] = [
+            (SectionType.KERNEL, ksrc), (SectionType.CMDLINE, csrc),
+            (SectionType.METADATA, _Source(len(meta), data=meta)),
+            *((SectionType.RAMDISK, r) for r in rsrcs),
         ]
-        pcrs = _measure(kview, memoryview(cmdline), rviews)
+        pcrs = _measure([ksrc, csrc, rsrcs[0]], rsrcs[1:])
         if signer is not None:
             cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key,
                                  deterministic=signer.deterministic)
             section = sig.encode_signature_section(
                 [sig.PcrSignature(signer.certificate_pem, cose.encode())]
             )
-            sections.append((SectionType.SIGNATURE, memoryview(section)))
+            sections.append((SectionType.SIGNATURE, _Source(len(section), data=section)))
             cert = sig.load_certificate(signer.certificate_pem)
             pcrs["PCR8"] = measure_chunks([sig.certificate_der(cert)]).hex()
         out = Path(output)
         size = _write(out, sections, arch)
-        del kview, rviews, sections
     return BuildResult(str(out), size, pcrs)

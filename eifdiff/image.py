@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eifdiff.errors import Anomaly, FormatError
-from eifdiff.formats import signature as sig
 from eifdiff.formats.eif import EifLayout, Section, SectionType, parse_layout
 from eifdiff.formats.kernel import KernelVersion, find_version, kernel_format
 from eifdiff.formats.metadata import Metadata, decode_metadata
@@ -81,6 +80,8 @@ def _data(view: memoryview, s: Section) -> memoryview:
 def _read_signature(
     view: memoryview, s: Section, pcr0: bytes, anomalies: list[Anomaly]
 ) -> SignatureInfo | None:
+    from eifdiff.formats import signature as sig  # cryptography and cbor2 load only when signed
+
     where = f"signature section at offset {s.data_offset}"
     try:
         entries = sig.decode_signature_section(_data(view, s), where=where)
@@ -91,7 +92,7 @@ def _read_signature(
         anomalies.append(Anomaly("signature", str(exc), s.data_offset))
         return None
     try:
-        payload: sig.PcrPayload | None = sig.decode_payload(cose, where=where)
+        payload = sig.decode_payload(cose, where=where)
     except FormatError as exc:
         anomalies.append(Anomaly("signature", str(exc), s.data_offset))
         payload = None

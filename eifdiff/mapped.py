@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from eifdiff.errors import EifdiffError
 
-WINDOW = 8 << 20
+WINDOW = 2 << 20
 PAGE = mmap.PAGESIZE
 
 

@@ -79,15 +79,16 @@ def find_version(data: bytes | memoryview) -> KernelVersion | None:
             raw = _cstring(data, start)
             if raw and all(32 <= b < 127 for b in raw):
                 return parse_version(raw.decode("ascii"), start, "setup-header")
-    at = bytes(data).find(BANNER) if len(data) < (64 << 20) else _find_large(data)
+    at = _find(data)
     if at >= 0:
         raw = _cstring(data, at).split(b"\n", 1)[0]
         return parse_version(raw.decode("ascii", "replace"), at, "banner")
     return None
 
 
-def _find_large(data: bytes | memoryview) -> int:
-    step, overlap = 16 << 20, len(BANNER)
+def _find(data: bytes | memoryview) -> int:
+    """Offset of the first banner, searching in windows so a large kernel is never copied whole."""
+    step, overlap = 4 << 20, len(BANNER) - 1
     for pos in range(0, len(data), step):
         hit = bytes(data[pos : pos + step + overlap]).find(BANNER)
         if hit >= 0:

@@ -1,0 +1,209 @@
+"""The Markdown report: GitHub-flavoured, sized for a CI job summary.
+
+Every part that can grow with the report (divergence rows, hints, anomalies, diffoscope texts) is
+cut to a byte budget, so the whole page stays under `LIMIT` bytes and says what it left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from eifdiff.compare import FileSummary, Report
+from eifdiff.records import Divergence
+from eifdiff.report.text import rank
+
+TOP = 50
+CELL = 80  # characters of a value shown in a table cell
+DEEP_LINES = 200
+DEEP_LINE_WIDTH = 240
+LIMIT = 56_000  # bytes for the whole page (GitHub allows 1 MiB per step; keep well under 60 KB)
+TABLE_BUDGET = 26_000
+HINT_BUDGET = 6_000
+ANOMALY_BUDGET = 5_000
+MIN_DEEP_BLOCK = 600  # do not start a diffoscope block with less room than this
+
+
+def _size(s: str) -> int:
+    return len(s.encode())
+
+
+def _cut(s: str, width: int) -> str:
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def _code(v: object, width: int = CELL, *, table: bool = True) -> str:
+    """`v` as a code span cut to `width`; newlines shown as `\\n`, pipes escaped in tables."""
+    if v is None or v == "":
+        return "–"
+    s = _cut(str(v), width).replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    if table:  # a backslash right before a pipe would escape the pipe's escape
+        s = s.replace("\\|", "\\\u200b|").replace("|", "\\|")
+    ticks = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * (ticks + 1)
+    if s[0] == "`" or s[-1] == "`" or (s[0] == " " and s[-1] == " "):
+        s = f" {s} "
+    return f"{fence}{s}{fence}"
+
+
+def _text(s: str) -> str:
+    """Free text on one line, with no raw HTML."""
+    return " ".join(s.split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _take(lines: Iterable[str], budget: int) -> list[str]:
+    """The leading `lines` whose bytes (newlines included) fit in `budget`."""
+    out: list[str] = []
+    used = 0
+    for line in lines:
+        used += _size(line) + 1
+        if used > budget:
+            break
+        out.append(line)
+    return out
+
+
+def _table(header: tuple[str, ...], rows: Iterable[Iterable[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _file_line(side: str, f: FileSummary) -> str:
+    return (f"- **{side}:** {_code(f.path, 200, table=False)} — {f.size:,} bytes, "
+            f"sha256 `{f.sha256[:16]}…`")
+
+
+def _verdict_text(report: Report) -> str:
+    if report.verdict == "identical":
+        return "Same bytes."
+    moved = [k for k, eq in report.pcr_equal.items() if not eq]
+    if not moved:
+        return "The bytes differ but every PCR is equal."
+    return f"{', '.join(moved)} {'differs' if len(moved) == 1 else 'differ'}."
+
+
+def _head(report: Report) -> list[str]:
+    s = report.summary()
+    derived = s["divergences"] - s["causes"]
+    return [
+        f"## eifdiff: {report.verdict}", "",
+        f"{_verdict_text(report)} {s['divergences']:,} divergences: "
+        f"{s['causes']:,} causes, {derived:,} derived; {s['anomalies']:,} anomalies.", "",
+        _file_line("a", report.a), _file_line("b", report.b),
+    ]
+
+
+def _measures(report: Report, name: str) -> str:
+    a = ", ".join(report.a.pcr_inputs.get(name, ())) or "(nothing)"
+    b = ", ".join(report.b.pcr_inputs.get(name, ())) or "(nothing)"
+    return _text(a if a == b else f"a: {a}; b: {b}")
+
+
+def _pcrs(report: Report) -> list[str]:
+    rows = []
+    for name, eq in report.pcr_equal.items():
+        a, b = report.a.pcrs.get(name), report.b.pcrs.get(name)
+        rows.append((name, "✅ yes" if eq else "❌ **no**", _code(a and a[:16] + "…"),
+                     _code(b and b[:16] + "…"), _measures(report, name)))
+    return ["", "### PCRs", "", *_table(("PCR", "equal", "a", "b", "measures"), rows)]
+
+
+def _counts(report: Report) -> list[str]:
+    s = report.summary()
+    if not s["by_category"]:
+        return []
+    cats = [(c, "derived" if c == "derived" else "cause", f"{n:,}")
+            for c, n in s["by_category"].items()]
+    layers = [(x, f"{n:,}") for x, n in s["by_layer"].items()]
+    return ["", "### By category", "", *_table(("category", "kind", "count"), cats),
+            "", "### By layer", "", *_table(("layer", "count"), layers)]
+
+
+def _row(i: int, d: Divergence) -> tuple[str, ...]:
+    return (str(i), d.category, _code(d.path), _code(d.field, 40),
+            f"{_code(d.a)} → {_code(d.b)}", ", ".join(d.pcrs) or "–")
+
+
+def _top(ranked: list[Divergence], top: int) -> tuple[list[str], list[Divergence]]:
+    """The top-divergences table and the rows it shows."""
+    if not ranked:
+        return [], []
+    header = ("#", "category", "path", "field", "a → b", "PCRs")
+    body = _take(_table(header, (_row(i, d) for i, d in enumerate(ranked[:top], 1))),
+                 TABLE_BUDGET)
+    shown = ranked[: len(body) - 2]
+    lines = ["", f"### Top divergences ({len(shown):,} of {len(ranked):,}, causes first)", "",
+             *body]
+    left = len(ranked) - len(shown)
+    if left:
+        causes = sum(d.is_cause for d in ranked[len(shown):])
+        lines += ["", f"_{left:,} more rows not shown ({causes:,} causes, {left - causes:,} "
+                      "derived); `eifdiff --json` lists them all._"]
+    return lines, shown
+
+
+def _hints(shown: list[Divergence]) -> list[str]:
+    hints = list(dict.fromkeys(_text(d.hint) for d in shown if d.is_cause and d.hint))
+    if not hints:
+        return []
+    items = _take((f"- {h}" for h in hints), HINT_BUDGET)
+    lines = ["", "### What usually causes them", "", *items]
+    if len(items) < len(hints):
+        lines.append(f"- _… {len(hints) - len(items)} more hints not shown_")
+    return lines
+
+
+def _anomalies(report: Report) -> list[str]:
+    if not report.anomalies:
+        return []
+    items = _take((f"- {_code(x.path, 120, table=False)}"
+                   + (f" at offset {x.offset:,}" if x.offset is not None else "")
+                   + f": {_text(_cut(x.message, 300))}" for x in report.anomalies),
+                  ANOMALY_BUDGET)
+    lines = ["", f"### Anomalies ({len(report.anomalies):,})", "", *items]
+    if len(items) < len(report.anomalies):
+        lines.append(f"- _… {len(report.anomalies) - len(items):,} more not shown_")
+    return lines
+
+
+def _deep_block(path: str, text: str, budget: int) -> list[str]:
+    """One collapsed diffoscope text, cut to `DEEP_LINES` lines and to `budget` bytes."""
+    body = [_cut(t, DEEP_LINE_WIDTH) for t in text.splitlines()]
+    ticks = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (ticks + 1)
+    summary = f"<details><summary>diffoscope: {_text(_cut(path, 200))}</summary>"
+    frame = [summary, "", fence + "text", fence, "", "</details>"]
+    room = budget - sum(_size(x) + 1 for x in frame) - 80  # 80: the "more lines" note
+    shown = _take(body[:DEEP_LINES], room)
+    if len(shown) < len(body):
+        shown.append(f"… {len(body) - len(shown):,} more lines (see --json)")
+    return [*frame[:3], *shown, *frame[3:]]
+
+
+def _deep(report: Report, budget: int) -> list[str]:
+    if not report.deep:
+        return []
+    lines = ["", "### diffoscope"]
+    used = _size("\n".join(lines))
+    done = 0
+    for path, text in report.deep.items():
+        if budget - used < MIN_DEEP_BLOCK:
+            break
+        block = ["", *_deep_block(path, text, budget - used)]
+        used += _size("\n".join(block)) + 1
+        lines += block
+        done += 1
+    if done < len(report.deep):
+        lines += ["", f"_{len(report.deep) - done:,} more diffoscope outputs not shown "
+                      "(see --json)._"]
+    return lines
+
+
+def report_markdown(report: Report, *, top: int = TOP) -> str:
+    """The report as GitHub-flavoured Markdown, at most about `LIMIT` bytes."""
+    table, shown = _top(rank(report.divergences), top)
+    lines = [*_head(report), *_pcrs(report), *_counts(report), *table, *_hints(shown),
+             *_anomalies(report)]
+    used = _size("\n".join(lines))
+    lines += _deep(report, LIMIT - used - 200)
+    return "\n".join(lines) + "\n"
