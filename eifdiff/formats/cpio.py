@@ -8,6 +8,7 @@ ending in `TRAILER!!!`, separated by NUL padding) are read as one sequence of en
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -129,7 +130,8 @@ def read_archive(
     seg_start = 0
     while True:
         if pos + HEADER_SIZE > size:
-            anomalies.append(Anomaly(path, "archive ends without a TRAILER!!! entry", base + pos))
+            anomalies.append(Anomaly(path, "archive ends without a TRAILER!!! entry",
+                                     base + min(pos, size)))
             segments.append((base + seg_start, base + min(pos, size)))
             break
         header = bytes(view[pos : pos + HEADER_SIZE])
@@ -200,7 +202,7 @@ def read_archive(
                 break
             segment += 1
             seg_start = pos
-    return CpioArchive(tuple(entries), tuple(segments), base + pos, tuple(anomalies))
+    return CpioArchive(tuple(entries), tuple(segments), base + min(pos, size), tuple(anomalies))
 
 
 def iter_payloads(
@@ -218,7 +220,7 @@ class CpioMember:
     """What the writer needs for one member; every header field is explicit."""
 
     name: str
-    data: bytes = b""
+    data: bytes | memoryview = b""
     mode: int = S_IFREG | 0o644
     uid: int = 0
     gid: int = 0
@@ -232,9 +234,9 @@ class CpioMember:
 
 
 def member_from_entry(entry: CpioEntry, data: bytes | memoryview) -> CpioMember:
-    """The writer's view of a read entry (payload copied)."""
+    """The writer's view of a read entry (the payload is kept as given, a view is not copied)."""
     return CpioMember(
-        name=entry.name, data=bytes(data), mode=entry.mode, uid=entry.uid, gid=entry.gid,
+        name=entry.name, data=data, mode=entry.mode, uid=entry.uid, gid=entry.gid,
         nlink=entry.nlink, mtime=entry.mtime, ino=entry.ino, devmajor=entry.devmajor,
         devminor=entry.devminor, rdevmajor=entry.rdevmajor, rdevminor=entry.rdevminor,
     )
@@ -249,6 +251,36 @@ def _header(magic: bytes, values: Iterable[int]) -> bytes:
     return bytes(out)
 
 
+def iter_archive(
+    members: Iterable[CpioMember], *, crc: bool = False, trailer: bool = True,
+    block_size: int = 512,
+) -> Iterator[bytes | memoryview]:
+    """Stream the archive `write_archive` returns, in pieces; payloads are passed through
+    uncopied, so a member's data may be a view into a mapped file."""
+    magic = MAGIC_CRC if crc else MAGIC_NEWC
+    size = 0
+    tail = [CpioMember(TRAILER_NAME, mode=0, nlink=1)] if trailer else []
+    for m in itertools.chain(members, tail):
+        name = m.name.encode("utf-8", "surrogateescape") + b"\0"
+        check = data_checksum(m.data) if crc else 0
+        head = _header(magic, (
+            m.ino, m.mode, m.uid, m.gid, m.nlink, m.mtime, len(m.data), m.devmajor,
+            m.devminor, m.rdevmajor, m.rdevminor, len(name), check,
+        )) + name
+        head += b"\0" * (_align4(size + len(head)) - size - len(head))
+        size += len(head)
+        yield head
+        if m.data:
+            yield m.data
+            size += len(m.data)
+        pad = _align4(size) - size
+        if pad:
+            yield b"\0" * pad
+            size += pad
+    if block_size and size % block_size:
+        yield b"\0" * (block_size - size % block_size)
+
+
 def write_archive(
     members: Iterable[CpioMember], *, crc: bool = False, trailer: bool = True,
     block_size: int = 512,
@@ -258,22 +290,4 @@ def write_archive(
     Names get a NUL, header+name and payload are padded to 4 bytes, a `TRAILER!!!` entry closes
     the archive and the whole is padded with NULs to `block_size` (GNU cpio's 512; 0 for none).
     """
-    magic = MAGIC_CRC if crc else MAGIC_NEWC
-    out = bytearray()
-    items = list(members)
-    if trailer:
-        items.append(CpioMember(TRAILER_NAME, mode=0, nlink=1))
-    for m in items:
-        name = m.name.encode("utf-8", "surrogateescape") + b"\0"
-        check = data_checksum(m.data) if crc else 0
-        out += _header(magic, (
-            m.ino, m.mode, m.uid, m.gid, m.nlink, m.mtime, len(m.data), m.devmajor,
-            m.devminor, m.rdevmajor, m.rdevminor, len(name), check,
-        ))
-        out += name
-        out += b"\0" * (_align4(len(out)) - len(out))
-        out += m.data
-        out += b"\0" * (_align4(len(out)) - len(out))
-    if block_size and len(out) % block_size:
-        out += b"\0" * (block_size - len(out) % block_size)
-    return bytes(out)
+    return b"".join(iter_archive(members, crc=crc, trailer=trailer, block_size=block_size))

@@ -8,6 +8,7 @@ CBOR map {register_index: 0, register_value: PCR0}. CBOR itself is read and writ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +67,9 @@ class CoseSign1:
         return cbor2.dumps(["Signature1", self.protected, b"", self.payload])
 
     def encode(self) -> bytes:
-        body = [self.protected, self.unprotected, self.payload, self.signature]
+        unprotected = (dict(self.unprotected) if isinstance(self.unprotected, Mapping)
+                       else self.unprotected)
+        body = [self.protected, unprotected, self.payload, self.signature]
         return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, body) if self.tagged else body)
 
 
@@ -127,7 +130,7 @@ def decode_cose(raw: bytes, *, where: str = "signature") -> CoseSign1:
         if doc.tag != COSE_SIGN1_TAG:
             raise FormatError(f"{where}: COSE tag {doc.tag} is not COSE_Sign1 (18)")
         doc = doc.value
-    if not isinstance(doc, list) or len(doc) != 4:
+    if not isinstance(doc, (list, tuple)) or len(doc) != 4:  # cbor2 gives tuples inside tags
         raise FormatError(f"{where}: COSE_Sign1 is not an array of four items")
     protected, unprotected, payload, signature = doc
     if not all(isinstance(x, bytes) for x in (protected, payload, signature)):
