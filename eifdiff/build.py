@@ -12,7 +12,7 @@ import hashlib
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ from eifdiff.formats import signature as sig
 from eifdiff.formats.eif import CRC_OFFSET, SectionType, build_header, section_header
 from eifdiff.formats.metadata import CUSTOM_METADATA_MAX, Metadata, encode_metadata
 from eifdiff.mapped import WINDOW, MappedFile
-from eifdiff.measure import extend, measure_chunks
+from eifdiff.measure import MEASURED, extend, measure_chunks
 
 Blob = bytes | Path
 
@@ -125,34 +125,52 @@ def _chunks(blob: bytes | memoryview) -> Iterator[memoryview]:
 
 
 @dataclass(frozen=True)
-class _Source:
-    """Section data: bytes in memory, or a mapped file streamed with bounded resident memory."""
+class Part:
+    """Section data to write: bytes in memory, a mapped file streamed with bounded resident
+    memory, or a stream of chunks of known size (made anew on each call of `chunks`)."""
 
     size: int
     data: bytes = b""
     mapped: MappedFile | None = None
+    stream: Callable[[], Iterable[bytes | memoryview]] | None = None
 
-    def chunks(self) -> Iterator[memoryview]:
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Part:
+        return cls(len(data), data=data)
+
+    @classmethod
+    def of_stream(cls, stream: Callable[[], Iterable[bytes | memoryview]]) -> Part:
+        """A part whose size is found by running the stream once (cheap when it yields views)."""
+        return cls(sum(len(c) for c in stream()), stream=stream)
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
         if self.mapped is not None:
             yield from self.mapped.windows(0, self.size)
+        elif self.stream is not None:
+            for chunk in self.stream():
+                yield from _chunks(chunk) if len(chunk) > WINDOW else (chunk,)
         else:
             yield from _chunks(self.data)
 
 
-def _write(out: Path, sections: list[tuple[SectionType, _Source]], arch: str) -> int:
+def write_sections(out: Path, sections: Sequence[tuple[SectionType, Part]], arch: str) -> int:
     """Write header and sections contiguously, then the CRC; return the file size."""
-    header = build_header([(k, src.size) for k, src in sections], arch=arch).pack()
+    header = build_header([(k, part.size) for k, part in sections], arch=arch).pack()
     crc = zlib.crc32(header[:CRC_OFFSET])
     try:
         with open(out, "wb") as f:
             f.write(header)
-            for kind, src in sections:
-                sh = section_header(kind, src.size)
+            for kind, part in sections:
+                sh = section_header(kind, part.size)
                 crc = zlib.crc32(sh, crc)
                 f.write(sh)
-                for chunk in src.chunks():
+                written = 0
+                for chunk in part.chunks():
                     crc = zlib.crc32(chunk, crc)
                     f.write(chunk)
+                    written += len(chunk)
+                if written != part.size:
+                    raise EifdiffError(f"{out}: {kind.label} changed size while being written")
             f.seek(CRC_OFFSET)
             f.write(struct.pack(">I", crc))
             return f.seek(0, os.SEEK_END)
@@ -160,19 +178,34 @@ def _write(out: Path, sections: list[tuple[SectionType, _Source]], arch: str) ->
         raise EifdiffError(f"{out}: cannot write: {exc.strerror}") from None
 
 
-def _measure(boot: list[_Source], app: list[_Source]) -> dict[str, str]:
-    """PCR0/1/2 of the inputs, hashing each byte once per PCR chain (PCR1 is a copy of PCR0's)."""
+def measure_parts(sections: Sequence[tuple[SectionType, Part]]) -> dict[str, str]:
+    """PCR0/1/2 of sections in file order, hashing each byte once per chain: PCR1 is a copy of
+    PCR0's hasher at the end of the first ramdisk when nothing but ramdisks follows it."""
+    measured = [(k, p) for k, p in sections if k in MEASURED]
+    first = next(i for i, (k, _) in enumerate(measured) if k is SectionType.RAMDISK)
+    if any(k is not SectionType.RAMDISK for k, _ in measured[first + 1 :]):
+        return _measure_plainly(measured)
     image, later = hashlib.sha384(), hashlib.sha384()
-    for src in boot:
-        for chunk in src.chunks():
+    boot = image
+    for i, (_, part) in enumerate(measured):
+        for chunk in part.chunks():
             image.update(chunk)
-    first = image.copy()
-    for src in app:
-        for chunk in src.chunks():
-            image.update(chunk)
-            later.update(chunk)
-    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(first.digest()).hex(),
+            if i > first:
+                later.update(chunk)
+        if i == first:
+            boot = image.copy()
+    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(boot.digest()).hex(),
             "PCR2": extend(later.digest()).hex()}
+
+
+def _measure_plainly(measured: list[tuple[SectionType, Part]]) -> dict[str, str]:
+    rds = [p for k, p in measured if k is SectionType.RAMDISK]
+    boot = [p for k, p in measured if k is not SectionType.RAMDISK or p is rds[0]]
+
+    def pcr(parts: list[Part]) -> str:
+        return measure_chunks(c for p in parts for c in p.chunks()).hex()
+
+    return {"PCR0": pcr([p for _, p in measured]), "PCR1": pcr(boot), "PCR2": pcr(rds[1:])}
 
 
 def build_eif(
@@ -188,30 +221,27 @@ def build_eif(
         raise EifdiffError(f"unknown architecture {arch!r} (x86_64 or aarch64)")
     with ExitStack() as stack:
 
-        def source(blob: Blob) -> _Source:
+        def part(blob: Blob) -> Part:
             if isinstance(blob, Path):
                 mapped = stack.enter_context(MappedFile.open(blob))
-                return _Source(mapped.size, mapped=mapped)
-            return _Source(len(blob), data=bytes(blob))
+                return Part(mapped.size, mapped=mapped)
+            return Part.of_bytes(bytes(blob))
 
-        ksrc, csrc = source(kernel), _Source(len(cmdline), data=cmdline)
-        rsrcs = [source(r) for r in ramdisks]
-        meta = encode_metadata(metadata)
-        sections: list[tuple[SectionType, _Source]] = [
-            (SectionType.KERNEL, ksrc), (SectionType.CMDLINE, csrc),
-            (SectionType.METADATA, _Source(len(meta), data=meta)),
-            *((SectionType.RAMDISK, r) for r in rsrcs),
+        sections: list[tuple[SectionType, Part]] = [
+            (SectionType.KERNEL, part(kernel)), (SectionType.CMDLINE, Part.of_bytes(cmdline)),
+            (SectionType.METADATA, Part.of_bytes(encode_metadata(metadata))),
+            *((SectionType.RAMDISK, part(r)) for r in ramdisks),
         ]
-        pcrs = _measure([ksrc, csrc, rsrcs[0]], rsrcs[1:])
+        pcrs = measure_parts(sections)
         if signer is not None:
             cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key,
                                  deterministic=signer.deterministic)
             section = sig.encode_signature_section(
                 [sig.PcrSignature(signer.certificate_pem, cose.encode())]
             )
-            sections.append((SectionType.SIGNATURE, _Source(len(section), data=section)))
+            sections.append((SectionType.SIGNATURE, Part.of_bytes(section)))
             cert = sig.load_certificate(signer.certificate_pem)
             pcrs["PCR8"] = measure_chunks([sig.certificate_der(cert)]).hex()
         out = Path(output)
-        size = _write(out, sections, arch)
+        size = write_sections(out, sections, arch)
     return BuildResult(str(out), size, pcrs)
