@@ -1,0 +1,313 @@
+"""Normalizations: rewrite ramdisks (and metadata) the way a reproducible build would have
+written them, so PCRs can be recomputed as if the build had been fixed.
+
+Each has a name (what `--fix` takes) and composes with the others:
+`mtime[=T]` every CPIO mtime to T (default 0); `order` entries in C-locale byte order (parents
+come before children); `owner` uid and gid 0; `inode` inodes renumbered in archive order (hard
+links keep sharing one), device numbers 0, directory nlink 2 + subdirectories, as GNU cpio
+`--reproducible` writes them; `mode[=UMASK]` permission bits masked with a umask (default 022);
+`gzip` gzip headers without file name and mtime (ramdisk members and gzip files inside), as
+`gzip -n` writes them, leaving the deflate data untouched; `build-time[=T]` metadata BuildTime
+to T (default 1970-01-01T00:00:00+00:00).
+
+CPIO archives are rewritten with the project's writer (which reproduces GNU cpio's layout) and
+the EIF with its EIF writer. A compressed ramdisk that needs its CPIO rewritten is compressed
+again by eifdiff in the same format (gzip at the level its header names, without name or mtime),
+so its bytes are eifdiff's, not the original compressor's. The signature section is kept as it
+is: PCR8 stays, but it no longer signs the new PCR0.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from eifdiff.build import Part, measure_parts, write_sections
+from eifdiff.errors import EifdiffError, FormatError
+from eifdiff.formats.compression import GzipHeader, parse_gzip_header
+from eifdiff.formats.cpio import S_IFDIR, S_IFMT, CpioMember, iter_archive, member_from_entry
+from eifdiff.formats.eif import SectionType
+from eifdiff.formats.metadata import encode_metadata
+from eifdiff.load import LoadedImage, Piece, Ramdisk, load
+
+NAMES = ("mtime", "order", "owner", "inode", "mode", "gzip", "build-time")
+CPIO_LEVEL = frozenset({"mtime", "order", "owner", "inode", "mode"})
+DEFAULT_VALUES = {"mtime": "0", "mode": "022", "build-time": "1970-01-01T00:00:00+00:00"}
+FNAME, FCOMMENT, FHCRC = 0x08, 0x10, 0x02
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One normalization and its value (None for those that take none)."""
+
+    name: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.value in (None, DEFAULT_VALUES.get(self.name)) else \
+            f"{self.name}={self.value}"
+
+
+def parse_fixes(text: str) -> tuple[Fix, ...]:
+    """`mtime,order` or `mode=027,build-time=2024-01-01T00:00:00+00:00` -> fixes, in the
+    canonical order."""
+    found: dict[str, Fix] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in NAMES:
+            raise EifdiffError(f"unknown normalization {name!r} (one of {', '.join(NAMES)})")
+        if value and name not in DEFAULT_VALUES:
+            raise EifdiffError(f"normalization {name!r} takes no value")
+        value = value or DEFAULT_VALUES.get(name)
+        if name == "mtime" and not (value or "").isdigit():
+            raise EifdiffError(f"mtime={value!r}: expected seconds since the epoch")
+        if name == "mode":
+            try:
+                int(value or "", 8)
+            except ValueError:
+                raise EifdiffError(f"mode={value!r}: expected an octal umask") from None
+        found[name] = Fix(name, value)
+    if not found:
+        raise EifdiffError("no normalization named")
+    return tuple(found[n] for n in NAMES if n in found)
+
+
+def fixes_name(fixes: Iterable[Fix]) -> str:
+    return ",".join(str(f) for f in fixes)
+
+
+def _values(fixes: Sequence[Fix]) -> dict[str, str | None]:
+    return {f.name: f.value for f in fixes}
+
+
+def normalize_members(members: list[CpioMember], fixes: Sequence[Fix]) -> list[CpioMember]:
+    """Apply the CPIO-level fixes (and gzip, to gzip files inside) to one archive's members."""
+    want = _values(fixes)
+    out = list(members)
+    if "order" in want:
+        out.sort(key=lambda m: m.name.encode("utf-8", "surrogateescape"))
+    if "mtime" in want:
+        t = int(want["mtime"] or 0)
+        out = [replace(m, mtime=t) for m in out]
+    if "owner" in want:
+        out = [replace(m, uid=0, gid=0) for m in out]
+    if "mode" in want:
+        mask = int(want["mode"] or "0", 8)
+        out = [replace(m, mode=m.mode & ~mask) for m in out]
+    if "gzip" in want:
+        out = [_gzip_member(m) for m in out]
+    if "inode" in want:
+        out = _renumber(out)
+    return out
+
+
+def _gzip_member(m: CpioMember) -> CpioMember:
+    if bytes(m.data[:2]) != b"\x1f\x8b" or (m.mode & S_IFMT) == S_IFDIR:
+        return m
+    try:
+        header = parse_gzip_header(m.data)
+    except FormatError:
+        return m
+    if not header.mtime and not header.name:
+        return m
+    return replace(m, data=_gzip_without_name(m.data, header))
+
+
+def _renumber(members: list[CpioMember]) -> list[CpioMember]:
+    subdirs: dict[str, int] = {}
+    for m in members:
+        if (m.mode & S_IFMT) == S_IFDIR and "/" in m.name.strip("/"):
+            parent = m.name.strip("/").rsplit("/", 1)[0]
+            subdirs[parent] = subdirs.get(parent, 0) + 1
+    numbers: dict[tuple[int, int, int], int] = {}
+    out = []
+    for m in members:
+        is_dir = (m.mode & S_IFMT) == S_IFDIR
+        key = (m.devmajor, m.devminor, m.ino)
+        if not is_dir and m.nlink > 1 and key in numbers:
+            ino = numbers[key]
+        else:
+            ino = len(out)
+            numbers[key] = ino
+        nlink = 2 + subdirs.get(m.name.strip("/"), 0) if is_dir else m.nlink
+        out.append(replace(m, ino=ino, devmajor=0, devminor=0, nlink=nlink))
+    return out
+
+
+def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
+    """The same gzip member with mtime 0 and no file name (`gzip -n`); deflate data untouched."""
+    raw = bytes(data[: h.header_size])
+    flags = h.flags & ~FNAME
+    head = bytearray(struct.pack("<BBBBIBB", 0x1F, 0x8B, h.method, flags, 0, h.xfl, h.os))
+    pos = 10
+    if h.flags & 0x04:
+        (xlen,) = struct.unpack_from("<H", raw, pos)
+        head += raw[pos : pos + 2 + xlen]
+        pos += 2 + xlen
+    if h.flags & FNAME:
+        pos = raw.index(b"\0", pos) + 1
+    if h.flags & FCOMMENT:
+        end = raw.index(b"\0", pos) + 1
+        head += raw[pos:end]
+        pos = end
+    if h.flags & FHCRC:
+        head += struct.pack("<H", zlib.crc32(head) & 0xFFFF)
+    return bytes(head) + bytes(data[h.header_size :])
+
+
+def _gzip_level(h: GzipHeader | None) -> int:
+    return {2: 9, 4: 1}.get(h.xfl if h else 0, 6)
+
+
+def _compress(fmt: str, chunks: Iterable[bytes | memoryview], gz: GzipHeader | None) -> bytes:
+    """Compress a stream in the given format, deterministically."""
+    if fmt == "gzip":
+        level = _gzip_level(gz)
+        c = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        crc, size = 0, 0
+        out = [struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, {9: 2, 1: 4}.get(level, 0),
+                           gz.os if gz else 3)]
+        for chunk in chunks:
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+            out.append(c.compress(chunk))
+        out.append(c.flush())
+        out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+        return b"".join(out)
+    if fmt == "xz":
+        x = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32)
+        return b"".join([*(x.compress(c) for c in chunks), x.flush()])
+    if fmt == "bzip2":
+        b = bz2.BZ2Compressor(9)
+        return b"".join([*(b.compress(c) for c in chunks), b.flush()])
+    if fmt == "zstd":
+        import zstandard
+
+        z = zstandard.ZstdCompressor(level=3).compressobj()
+        return b"".join([*(z.compress(bytes(c)) for c in chunks), z.flush()])
+    if fmt == "lz4":
+        import lz4.frame
+
+        lc = lz4.frame.LZ4FrameCompressor()
+        return b"".join([lc.begin(), *(lc.compress(bytes(c)) for c in chunks), lc.flush()])
+    raise EifdiffError(f"cannot compress {fmt} again; normalize it by hand first")
+
+
+def _members_of(piece: Piece) -> list[list[CpioMember]]:
+    """The members of a piece, one list per concatenated archive segment."""
+    segments: list[list[CpioMember]] = []
+    for e in piece.archive.members:
+        while len(segments) <= e.segment:
+            segments.append([])
+        start = e.data_offset - piece.base
+        segments[e.segment].append(member_from_entry(e, piece.view[start : start + e.filesize]))
+    return segments or [[]]
+
+
+Stream = Callable[[], Iterable[bytes | memoryview]]
+
+
+def _piece_stream(piece: Piece, fixes: Sequence[Fix]) -> Stream:
+    def stream() -> Iterator[bytes | memoryview]:
+        for segment in _members_of(piece):
+            yield from iter_archive(normalize_members(segment, fixes))
+    return stream
+
+
+def _needs_cpio(piece: Piece, fixes: Sequence[Fix]) -> bool:
+    names = {f.name for f in fixes}
+    if names & CPIO_LEVEL:
+        return True
+    return "gzip" in names and any(
+        bytes(piece.view[e.data_offset - piece.base : e.data_offset - piece.base + 2])
+        == b"\x1f\x8b" for e in piece.archive.members)
+
+
+def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:
+    """The normalized ramdisk: pieces rewritten as needed, the bytes between them kept."""
+    names = {f.name for f in fixes}
+    if not ({"gzip"} | CPIO_LEVEL) & names or not r.pieces:
+        return Part(len(r.raw), stream=lambda: [r.raw])
+    parts: list[Stream] = []
+    pos = r.section.data_offset
+    for piece in r.pieces:
+        gap = r.raw[pos - r.section.data_offset : piece.offset - r.section.data_offset]
+        if len(gap):
+            parts.append(lambda g=gap: [g])
+        stored = r.body(piece)
+        if _needs_cpio(piece, fixes):
+            stream = _piece_stream(piece, fixes)
+            if piece.compression is None:
+                parts.append(stream)
+            else:
+                packed = _compress(piece.compression, stream(), piece.gzip)
+                parts.append(lambda p=packed: [p])
+        elif "gzip" in names and piece.gzip is not None:
+            patched = _gzip_without_name(stored, piece.gzip)
+            parts.append(lambda p=patched: [p])
+        else:
+            parts.append(lambda s=stored: [s])
+        pos = piece.offset + piece.size
+    tail = r.raw[pos - r.section.data_offset :]
+    if len(tail):
+        parts.append(lambda t=tail: [t])
+
+    def stream_all() -> Iterator[bytes | memoryview]:
+        for p in parts:
+            yield from p()
+
+    return Part.of_stream(stream_all)
+
+
+def normalized_sections(img: LoadedImage, fixes: Sequence[Fix]) -> list[tuple[SectionType, Part]]:
+    """Every section of the image, in file order, with the fixes applied."""
+    want = _values(fixes)
+    ramdisks = {r.section.index: r for r in img.ramdisks}
+    out: list[tuple[SectionType, Part]] = []
+    for s in img.image.layout.sections:
+        data = img.section_data(s)
+        if s.type is SectionType.RAMDISK:
+            out.append((s.type, ramdisk_part(ramdisks[s.index], fixes)))
+        elif s.type is SectionType.METADATA and "build-time" in want and img.image.metadata:
+            md = replace(img.image.metadata, build_time=want["build-time"] or "")
+            out.append((s.type, Part.of_bytes(encode_metadata(md))))
+        else:
+            out.append((s.type, Part(len(data), stream=lambda d=data: [d])))
+    return out
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """The PCRs of a normalized image, and the unmeasured parts that decide byte identity."""
+
+    pcrs: dict[str, str]
+    unmeasured: tuple[bytes | str, ...]
+
+
+def measure_normalized(img: LoadedImage, fixes: Sequence[Fix]) -> Normalized:
+    """PCRs of the image as the fixes would leave it, without writing a file."""
+    sections = normalized_sections(img, fixes)
+    pcrs = measure_parts(sections)
+    if img.image.signature is not None:
+        pcrs["PCR8"] = img.image.signature.pcr8
+    small = (SectionType.METADATA, SectionType.SIGNATURE)
+    unmeasured = [b"".join(bytes(c) for c in p.chunks()) for k, p in sections if k in small]
+    return Normalized(pcrs, (*unmeasured, img.image.layout.header.arch))
+
+
+def normalize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str],
+                   fixes: Sequence[Fix]) -> dict[str, str]:
+    """Write the normalized EIF to `dest`; return its PCRs."""
+    with load(src) as img:
+        sections = normalized_sections(img, fixes)
+        pcrs = measure_parts(sections)
+        if img.image.signature is not None:
+            pcrs["PCR8"] = img.image.signature.pcr8
+        write_sections(Path(dest), sections, img.image.layout.header.arch)
+    return pcrs

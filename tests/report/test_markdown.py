@@ -1,0 +1,169 @@
+"""The Markdown report: content from real sample pairs, escaping, and the size cap."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+from eifdiff.compare import Report, compare_files
+from eifdiff.errors import Anomaly
+from eifdiff.records import CATEGORIES, LAYERS, Divergence
+from eifdiff.report.markdown import report_markdown
+from eifdiff.report.text import rank
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+PAIRS = ("cpio-mtime", "elf-build-path", "identical", "signature")
+
+
+@functools.cache
+def sample_report(name: str) -> Report:
+    return compare_files(SAMPLES / name / "a.eif", SAMPLES / name / "b.eif")
+
+
+def div(i: int = 0, **kw: object) -> Divergence:
+    base: dict[str, object] = dict(
+        path=f"ramdisk[1]:rootfs/f{i}", layer="cpio-entry", field="mtime", a=i, b=i + 1,
+        offset_a=100 + i, offset_b=100 + i, length=8, category="timestamp",
+        pcrs=("PCR0", "PCR2"), hint="Clamp mtimes.")
+    base.update(kw)
+    return Divergence(**base)  # type: ignore[arg-type]
+
+
+def cells(line: str) -> list[str]:
+    """The cells of a GFM table row (pipes preceded by a backslash do not split)."""
+    assert line.startswith("| ") and line.endswith(" |"), line
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line[1:-1])]
+
+
+def section(md: str, title: str) -> list[str]:
+    """The lines under the `### title…` heading, up to the next heading."""
+    lines = md.splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith(f"### {title}"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("### ")),
+               len(lines))
+    return lines[start + 1 : end]
+
+
+def table_rows(md: str, title: str) -> list[list[str]]:
+    rows = [x for x in section(md, title) if x.startswith("| ")]
+    return [cells(x) for x in rows[1:]]  # without the header row
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_title_files_and_pcr_table(name: str) -> None:
+    report = sample_report(name)
+    md = report_markdown(report)
+    assert md.startswith(f"## eifdiff: {report.verdict}\n")
+    for f in (report.a, report.b):
+        assert f"`{f.path}` — {f.size:,} bytes, sha256 `{f.sha256[:16]}…`" in md
+    rows = {r[0]: r for r in table_rows(md, "PCRs")}
+    assert set(rows) == set(report.pcr_equal)
+    for pcr, eq in report.pcr_equal.items():
+        assert ("yes" in rows[pcr][1]) is eq
+        assert rows[pcr][2] == f"`{report.a.pcrs[pcr][:16]}…`"
+        assert rows[pcr][4] == ", ".join(report.a.pcr_inputs[pcr])
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_counts_by_category_and_layer(name: str) -> None:
+    report = sample_report(name)
+    md = report_markdown(report)
+    s = report.summary()
+    if not s["by_category"]:
+        assert "### By category" not in md
+        return
+    cats = {r[0]: (r[1], r[2]) for r in table_rows(md, "By category")}
+    assert cats == {c: ("derived" if c == "derived" else "cause", f"{n:,}")
+                    for c, n in s["by_category"].items()}
+    layers = {r[0]: r[1] for r in table_rows(md, "By layer")}
+    assert layers == {x: f"{n:,}" for x, n in s["by_layer"].items()}
+
+
+@pytest.mark.parametrize("name", ("cpio-mtime", "elf-build-path", "signature"))
+def test_top_divergences_ranked_causes_first(name: str) -> None:
+    report = sample_report(name)
+    md = report_markdown(report)
+    rows = table_rows(md, "Top divergences")
+    expected = rank(report.divergences)
+    assert len(rows) == len(expected)
+    for row, d in zip(rows, expected, strict=True):
+        assert row[1:4] == [d.category, f"`{d.path}`", f"`{d.field}`"]
+        assert row[5] == (", ".join(d.pcrs) or "–")
+    kinds = [r[1] == "derived" for r in rows]
+    assert kinds == sorted(kinds), "causes must come before derived rows"
+
+
+def test_values_and_hints_of_a_real_pair() -> None:
+    md = report_markdown(sample_report("elf-build-path"))
+    assert "`/tmp/eifdiff-build/a/src` → `/tmp/eifdiff-build/bb-longer/src`" in md
+    hints = [x[2:] for x in section(md, "What usually causes them") if x.startswith("- ")]
+    causes = [d for d in sample_report("elf-build-path").divergences if d.is_cause]
+    assert hints == list(dict.fromkeys(d.hint for d in rank(causes)))
+
+
+def test_identical_pair_has_no_divergence_sections() -> None:
+    md = report_markdown(sample_report("identical"))
+    assert "Same bytes." in md
+    assert "### Top divergences" not in md and "### What usually" not in md
+
+
+def test_cells_escape_pipes_and_newlines_and_cut_long_values() -> None:
+    report = dataclasses.replace(sample_report("cpio-mtime"), divergences=(
+        div(path="dir|with|pipes", a="line1\nline2|x", b="back\\|slash"),
+        div(1, a="x" * 500, b="`tick`"),
+    ))
+    md = report_markdown(report)
+    rows = table_rows(md, "Top divergences")
+    assert [len(r) for r in rows] == [6, 6]
+    assert rows[0][2] == "`dir\\|with\\|pipes`"
+    assert "line1\\nline2\\|x" in rows[0][4]
+    assert "\n" not in rows[0][4]
+    long_a = rows[1][4].split(" → ")[0]
+    assert long_a == "`" + "x" * 79 + "…`"
+    assert rows[1][4].endswith("`` `tick` ``")
+
+
+def test_huge_report_stays_under_60_kb_and_says_what_it_left_out() -> None:
+    n = 100_000
+    rows = tuple(div(i, path=f"ramdisk[1]:rootfs/{'d' * 150}/{i}", a="é" * 300, b="<b>" * 50,
+                     layer=LAYERS[i % len(LAYERS)], category=CATEGORIES[i % len(CATEGORIES)],
+                     hint=f"hint {i % 500} " + "h" * 200) for i in range(n))
+    report = dataclasses.replace(
+        sample_report("cpio-mtime"), divergences=rows,
+        anomalies=tuple(Anomaly(f"a:ramdisk[{i}]", "bad " * 100, i) for i in range(1000)),
+        deep={f"ramdisk[1]:rootfs/f{i}": "\n".join("x" * 300 for _ in range(1000))
+              for i in range(50)})
+    md = report_markdown(report)
+    assert len(md.encode()) < 60_000
+    shown = table_rows(md, "Top divergences")
+    assert 0 < len(shown) <= 50
+    assert f"_{n - len(shown):,} more rows not shown" in md
+    assert f"### Top divergences ({len(shown)} of {n:,}" in md
+    anomalies = [x for x in section(md, "Anomalies (1,000)") if x.startswith("- ")]
+    assert anomalies[-1] == f"- _… {1000 - (len(anomalies) - 1):,} more not shown_"
+    assert "more diffoscope outputs not shown" in md
+    assert md.count("<details>") == md.count("</details>") >= 1
+
+
+def test_deep_output_in_collapsed_blocks_cut_to_200_lines() -> None:
+    text = "\n".join(f"@@ line {i} ```" for i in range(450))
+    report = dataclasses.replace(sample_report("elf-build-path"),
+                                 deep={"ramdisk[1]:rootfs/bin/app": text})
+    md = report_markdown(report)
+    block = md[md.index("<details>"):md.index("</details>")]
+    assert "<summary>diffoscope: ramdisk[1]:rootfs/bin/app</summary>" in block
+    assert "````text\n@@ line 0 ```" in block  # the fence is longer than any run inside
+    assert "@@ line 199 ```" in block and "@@ line 200 ```" not in block
+    assert "… 250 more lines (see --json)" in block
+
+
+def test_anomalies_listed() -> None:
+    report = dataclasses.replace(sample_report("cpio-mtime"),
+                                 anomalies=(Anomaly("a:ramdisk[1]:x", "truncated <entry>", 4096),))
+    md = report_markdown(report)
+    assert section(md, "Anomalies (1)")[1] == (
+        "- `a:ramdisk[1]:x` at offset 4,096: truncated &lt;entry&gt;")
