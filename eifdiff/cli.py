@@ -28,8 +28,8 @@ def _compare_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="eifdiff",
         description="Compare two EIF files: PCRs, sections and why they differ. "
-        "Other commands: `eifdiff describe FILE`, `eifdiff build ...`, `eifdiff unpack FILE DIR` "
-        "(see --help of each).",
+        "Other commands: `eifdiff describe FILE`, `eifdiff build ...`, `eifdiff unpack FILE DIR`, "
+        "`eifdiff normalize --fix NAMES IN OUT` (see --help of each).",
     )
     p.add_argument("a", help="first EIF")
     p.add_argument("b", help="second EIF")
@@ -45,6 +45,8 @@ def _compare_parser() -> argparse.ArgumentParser:
                    help="compare at most N file pairs with diffoscope (default 10)")
     p.add_argument("--deep-timeout", type=float, default=60.0, metavar="S",
                    help="seconds per diffoscope run (default 60; 5x that for all runs)")
+    p.add_argument("--no-remedies", action="store_true",
+                   help="skip the counterfactual PCRs of each normalization")
     p.add_argument("--top", type=int, default=40, metavar="N",
                    help="divergences listed in the text report (default 40)")
     _limit_args(p)
@@ -57,6 +59,18 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
                    help="bound on each compressed ramdisk's decompressed size (default 8 GiB)")
     p.add_argument("--max-ratio", type=int, default=1000, metavar="N",
                    help="bound on a compressed ramdisk's expansion ratio (default 1000)")
+
+
+def _normalize_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff normalize",
+                description="Rewrite an EIF as a reproducible build would have written it and "
+                "print its PCRs. Normalizations: mtime[=T], order, owner, inode, mode[=UMASK], "
+                "gzip, build-time[=T] (see the README).")
+    p.add_argument("--fix", required=True, metavar="NAME[,NAME...]",
+                   help="normalizations to apply, e.g. mtime,order,inode")
+    p.add_argument("input", help="EIF to read")
+    p.add_argument("output", help="EIF to write")
+    return p
 
 
 def _unpack_parser() -> argparse.ArgumentParser:
@@ -178,7 +192,7 @@ def cmd_compare(argv: Sequence[str]) -> int:
                         total_timeout=5 * args.deep_timeout) if args.deep else None)
     with Progress.for_files(args.a, args.b) as progress:
         report = compare_files(args.a, args.b, deep=deep, limits=_limits(args),
-                               progress=progress)
+                               progress=progress, remedies=not args.no_remedies)
     if args.json:
         from eifdiff.report.json import report_json
 
@@ -198,6 +212,19 @@ def cmd_compare(argv: Sequence[str]) -> int:
     return exit_code(report, fail_on=args.fail_on)
 
 
+def cmd_normalize(argv: Sequence[str]) -> int:
+    from eifdiff.normalize import fixes_name, normalize_file, parse_fixes
+
+    args = _normalize_parser().parse_args(argv)
+    fixes = parse_fixes(args.fix)
+    if Path(args.input).resolve() == Path(args.output).resolve():
+        raise EifdiffError(f"{args.output}: refusing to overwrite the input")
+    pcrs = normalize_file(args.input, args.output, fixes)
+    _print_json({"Output": args.output, "Fixes": fixes_name(fixes),
+                 "Measurements": {"HashAlgorithm": "Sha384 { ... }", **pcrs}})
+    return EXIT_SAME
+
+
 def cmd_unpack(argv: Sequence[str]) -> int:
     from eifdiff.unpack import unpack
 
@@ -213,7 +240,8 @@ def cmd_unpack(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack}
+    handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack,
+                "normalize": cmd_normalize}
     try:
         if argv and argv[0] in handlers:
             return handlers[argv[0]](argv[1:])

@@ -19,6 +19,7 @@ from eifdiff.load import Limits, LoadedImage, load
 from eifdiff.measure import sections_feeding
 from eifdiff.progress import Progress
 from eifdiff.records import CATEGORIES, LAYERS, Divergence
+from eifdiff.remedies import Remedy, find_remedies
 
 SCHEMA = "eifdiff/1"
 PCR_NAMES = ("PCR0", "PCR1", "PCR2", "PCR8")
@@ -46,6 +47,7 @@ class Report:
     divergences: tuple[Divergence, ...]
     anomalies: tuple[Anomaly, ...]
     deep: dict[str, str] = field(default_factory=dict)
+    remedies: tuple[Remedy, ...] = ()
 
     @property
     def causes(self) -> tuple[Divergence, ...]:
@@ -87,8 +89,10 @@ def verdict_of(fa: FileSummary, fb: FileSummary, equal: dict[str, bool]) -> str:
     return "pcr-equivalent" if all(equal.values()) else "different"
 
 
-def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None = None) -> Report:
-    """The report for two loaded images (with diffoscope's view of divergent files if `deep`)."""
+def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None = None,
+                   remedies: bool = True) -> Report:
+    """The report for two loaded images: divergences, then (unless `remedies` is False) the
+    counterfactual PCRs of each applicable normalization, and diffoscope's view if `deep`."""
     fa, fb = _summary(a), _summary(b)
     equal = pcr_equal(fa.pcrs, fb.pcrs)
     verdict = verdict_of(fa, fb, equal)
@@ -102,20 +106,22 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
-    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text)
+    fixes = find_remedies(a, b, divergences) if remedies and divergences else ()
+    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes)
 
 
 def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
                   deep: DeepOptions | None = None, limits: Limits | None = None,
-                  progress: Progress | None = None) -> Report:
+                  progress: Progress | None = None, remedies: bool = True) -> Report:
     """Load both files (a damaged container raises `EifdiffError`) and compare them."""
     progress = progress or Progress()
-    progress.stage(f"reading {os.fspath(path_a)}", steps=4 if deep else 3)
+    progress.stage(f"reading {os.fspath(path_a)}", steps=3)
     with load(path_a, limits=limits) as a:
         progress.stage(f"reading {os.fspath(path_b)}")
         with load(path_b, limits=limits) as b:
-            progress.stage("comparing" + (" (with diffoscope)" if deep else ""))
-            return compare_loaded(a, b, deep=deep)
+            progress.stage("comparing" + (", normalizing" if remedies else "")
+                           + (", running diffoscope" if deep else ""))
+            return compare_loaded(a, b, deep=deep, remedies=remedies)
 
 
 def exit_code(report: Report, *, fail_on: str = "bytes") -> int:

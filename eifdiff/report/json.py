@@ -27,6 +27,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "anomalies": [{"path": x.path, "offset": x.offset, "message": x.message}
                       for x in report.anomalies],
     }
+    doc["remedies"] = [r.to_dict() for r in report.remedies]
     if report.deep:
         doc["deep"] = report.deep
     return doc

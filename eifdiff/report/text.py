@@ -52,6 +52,9 @@ def report_text(report: Report, *, top: int = TOP) -> str:
             lines.append("")
             lines.append("what usually causes them:")
             lines += [f"  - {h}" for h in hints]
+    if report.remedies:
+        lines.append("")
+        lines += remedy_lines(report)
     for x in report.anomalies:
         lines.append(f"anomaly: {x}")
     for path, text in list(report.deep.items())[:5]:
@@ -62,3 +65,23 @@ def report_text(report: Report, *, top: int = TOP) -> str:
         if len(body) > DEEP_LINES:
             lines.append(f"  … {len(body) - DEEP_LINES} more lines (see --json)")
     return "\n".join(lines)
+
+
+def remedy_lines(report: Report) -> list[str]:
+    """What each normalization would do to the PCRs (`eifdiff normalize --fix NAME`)."""
+    lines = ["what would fix it (eifdiff normalize --fix NAME, on both files):"]
+    for r in report.remedies:
+        unequal = [k for k, eq in r.pcr_equal_after.items() if not eq]
+        verdict = ("fixes: every PCR equal" + (", files identical" if r.identical_after else "")
+                   if r.fixes else f"still differ: {', '.join(unequal)}")
+        label = {"single": "", "smallest": " (smallest combination)", "all": " (all together)"}
+        if r.kind == "none":
+            lines.append(f"  no normalization applies; PCRs differ: {', '.join(unequal)}")
+        else:
+            lines.append(f"  --fix {r.name}{label[r.kind]}: {verdict}")
+        if r.note and r.kind != "none":
+            lines.append(f"      note: {r.note}")
+        for left in r.remaining:
+            lines.append(f"      remains: {left['category']} ({left['count']}, e.g. "
+                         f"{left['example']}): {left['hint']}")
+    return lines

@@ -1,0 +1,156 @@
+"""Counterfactual PCRs: which normalization of the build would make the two images match.
+
+For each normalization that touches a divergence present in the pair, both images are rewritten
+in memory (streamed) and their PCRs recomputed. Then the smallest combination that makes every
+PCR equal, if one exists; if none does, what remains and why (each with its hint).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from eifdiff.load import LoadedImage
+from eifdiff.normalize import NAMES, Normalized, measure_normalized, parse_fixes
+from eifdiff.records import Divergence
+
+MAX_COMBINATION = 4  # combinations larger than this are not searched (2^7 would be possible)
+
+
+def _touches(d: Divergence) -> str | None:
+    """The normalization that would remove this divergence, if any."""
+    if d.layer == "cpio-entry":
+        if d.field == "mtime":
+            return "mtime"
+        if d.category == "ordering":
+            return "order"
+        if d.category == "ownership":
+            return "owner"
+        if d.category == "inode":
+            return "inode"
+        if d.category == "permissions":
+            return "mode"
+        if d.field in ("gzip mtime", "gzip name"):
+            return "gzip"
+    if d.layer == "compression" and d.field in ("gzip mtime", "gzip name"):
+        return "gzip"
+    if d.layer == "metadata" and d.field == "BuildTime":
+        return "build-time"
+    return None
+
+
+def applicable(divergences: Iterable[Divergence]) -> list[str]:
+    """Names of the normalizations that touch at least one divergence, in canonical order."""
+    found = {n for d in divergences if (n := _touches(d)) is not None}
+    return [n for n in NAMES if n in found]
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """The PCRs both images would have after a normalization, and whether they then match."""
+
+    name: str
+    kind: str  # "single", "smallest" (smallest fixing combination), "all", or "none" applies
+    pcrs_after: dict[str, dict[str, str]]
+    pcr_equal_after: dict[str, bool]
+    fixes: bool
+    identical_after: bool
+    remaining: tuple[dict[str, Any], ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "kind": self.kind, "pcrs_after": self.pcrs_after,
+            "pcr_equal_after": self.pcr_equal_after, "fixes": self.fixes,
+            "identical_after": self.identical_after,
+        }
+        if self.remaining:
+            out["remaining"] = list(self.remaining)
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+class _Evaluator:
+    """Evaluates fix sets on both images, both sides in parallel, each set once."""
+
+    def __init__(self, a: LoadedImage, b: LoadedImage) -> None:
+        self.a, self.b = a, b
+        self.cache: dict[tuple[str, ...], tuple[Normalized, Normalized]] = {}
+
+    def __call__(self, names: Sequence[str]) -> tuple[Normalized, Normalized]:
+        key = tuple(n for n in NAMES if n in names)
+        if key not in self.cache:
+            fixes = parse_fixes(",".join(key))
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                fa = pool.submit(measure_normalized, self.a, fixes)
+                fb = pool.submit(measure_normalized, self.b, fixes)
+                self.cache[key] = (fa.result(), fb.result())
+        return self.cache[key]
+
+
+def _remedy(names: Sequence[str], kind: str, result: tuple[Normalized, Normalized]) -> Remedy:
+    na, nb = result
+    keys = [k for k in ("PCR0", "PCR1", "PCR2", "PCR8") if k in na.pcrs or k in nb.pcrs]
+    equal = {k: na.pcrs.get(k) == nb.pcrs.get(k) for k in keys}
+    fixes = all(equal.values())
+    return Remedy(
+        name=",".join(n for n in NAMES if n in names), kind=kind,
+        pcrs_after={"a": na.pcrs, "b": nb.pcrs}, pcr_equal_after=equal, fixes=fixes,
+        identical_after=fixes and na.unmeasured == nb.unmeasured,
+    )
+
+
+def _remaining(divergences: Sequence[Divergence]) -> tuple[dict[str, Any], ...]:
+    """Causes no normalization touches, by category, with an example and the usual fix."""
+    left = [d for d in divergences if d.is_cause and _touches(d) is None and d.pcrs]
+    counts = Counter(d.category for d in left)
+    out = []
+    for category, count in counts.most_common():
+        example = next(d for d in left if d.category == category)
+        out.append({"category": category, "count": count, "example": example.path,
+                    "field": example.field, "hint": example.hint})
+    return tuple(out)
+
+
+def find_remedies(a: LoadedImage, b: LoadedImage,
+                  divergences: Sequence[Divergence]) -> tuple[Remedy, ...]:
+    """Each applicable normalization alone, then the smallest fixing combination (or, when none
+    fixes, all of them together with what remains)."""
+    names = applicable(divergences)
+    if not names:
+        pa, pb = a.image.pcrs, b.image.pcrs
+        keys = [k for k in ("PCR0", "PCR1", "PCR2", "PCR8") if k in pa or k in pb]
+        equal = {k: pa.get(k) == pb.get(k) for k in keys}
+        remaining = _remaining(divergences)
+        if all(equal.values()) or not remaining:
+            return ()
+        return (Remedy("", "none", {"a": pa, "b": pb}, equal, False, False, remaining,
+                       "no normalization applies to these differences"),)
+    evaluate = _Evaluator(a, b)
+    out = [_remedy([n], "single", evaluate([n])) for n in names]
+    if any(r.fixes for r in out):
+        return tuple(out)
+    for size in range(2, min(len(names), MAX_COMBINATION) + 1):
+        for combo in itertools.combinations(names, size):
+            r = _remedy(combo, "smallest", evaluate(combo))
+            if r.fixes:
+                note = ("re-archiving in another order renumbers inodes, so order alone is not "
+                        "enough" if {"order", "inode"} <= set(combo) else "")
+                return (*out, Remedy(**{**r.__dict__, "note": note}))
+    everything = _remedy(names, "all", evaluate(names))
+    remaining = _remaining(divergences)
+    if not remaining:
+        remaining = ({"category": "unexplained", "count": 0, "example": "",
+                      "field": "", "hint": "normalizing everything still leaves the PCRs "
+                      "different; compare the normalized images with `eifdiff normalize`"},)
+    return (*out, Remedy(**{**everything.__dict__, "remaining": remaining}))
+
+
+def smallest_fix(remedies: Sequence[Remedy]) -> Remedy | None:
+    fixing = [r for r in remedies if r.fixes]
+    return min(fixing, key=lambda r: len(r.name.split(","))) if fixing else None
