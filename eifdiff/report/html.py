@@ -376,10 +376,37 @@ def _script() -> str:
     return f"<script>{js}</script>\n"
 
 
+def _remedies(report: Report) -> str:
+    """What each normalization would do: `eifdiff normalize --fix NAME` on both files."""
+    if not report.remedies:
+        return ""
+    keys = list(report.pcr_equal)
+    head = "".join(f"<th>{_e(k)} after</th>" for k in keys)
+    rows = []
+    for r in report.remedies:
+        kind = {"smallest": " (smallest combination)", "all": " (all together)"}.get(r.kind, "")
+        name = f"<code>--fix {_e(r.name)}</code>{_e(kind)}" if r.name else "(none applies)"
+        cells = "".join(
+            f'<td class="{"eq" if r.pcr_equal_after.get(k) else "ne"}">'
+            f'{"equal" if r.pcr_equal_after.get(k) else "differ"}</td>' for k in keys)
+        notes = [r.note] if r.note and r.kind != "none" else []
+        notes += [f"remains: {x['category']} ({x['count']}, e.g. {x['example']}): {x['hint']}"
+                  for x in r.remaining]
+        rows.append(f'<tr class="{"eq" if r.fixes else "ne"}"><td>{name}</td>'
+                    f'<td>{"yes" if r.fixes else "no"}</td>{cells}'
+                    f'<td>{"yes" if r.identical_after else "no"}</td>'
+                    f'<td>{"<br>".join(_e(n) for n in notes)}</td></tr>')
+    return ("<h2>What would fix it</h2>\n<p>PCRs of both files after "
+            "<code>eifdiff normalize --fix NAME</code>.</p>\n<table><tr><th>normalization</th>"
+            f"<th>fixes</th>{head}<th>identical files</th><th>notes</th></tr>"
+            + "".join(rows) + "</table>\n")
+
+
 def report_html(report: Report) -> str:
     """The whole report as one self-contained HTML page."""
     return "".join((
-        _head(report), _header(report), _files(report), _pcrs(report), _counts(report),
+        _head(report), _header(report), _files(report), _pcrs(report), _remedies(report),
+        _counts(report),
         _hints(report), _divergences(report), _anomalies(report), _deep(report),
         _json_script(table_data(report)), "\n", _script(), "</body>\n</html>\n",
     ))

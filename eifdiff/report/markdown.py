@@ -199,11 +199,34 @@ def _deep(report: Report, budget: int) -> list[str]:
     return lines
 
 
+def _remedies(report: Report) -> list[str]:
+    """What each normalization would do: `eifdiff normalize --fix NAME` on both files."""
+    if not report.remedies:
+        return []
+    keys = list(report.pcr_equal)
+    rows = []
+    for r in report.remedies:
+        name = f"`--fix {r.name}`" if r.name else "(none applies)"
+        kind = {"smallest": " (smallest combination)", "all": " (all together)"}.get(r.kind, "")
+        after = ", ".join(f"{k} {'=' if r.pcr_equal_after.get(k) else '≠'}" for k in keys)
+        rows.append((name + kind, "**yes**" if r.fixes else "no", after,
+                     "yes" if r.identical_after else "no"))
+    lines = ["", "### What would fix it", "",
+             *_table(("normalization", "fixes", "PCRs after", "identical files"), rows), ""]
+    for r in report.remedies:
+        if r.note and r.kind != "none":
+            lines.append(f"- {_text(r.note)}")
+        for left in r.remaining:
+            lines.append(f"- remains: **{left['category']}** ({left['count']}, e.g. "
+                         f"{_code(left['example'], table=False)}): {_text(left['hint'])}")
+    return lines
+
+
 def report_markdown(report: Report, *, top: int = TOP) -> str:
     """The report as GitHub-flavoured Markdown, at most about `LIMIT` bytes."""
     table, shown = _top(rank(report.divergences), top)
-    lines = [*_head(report), *_pcrs(report), *_counts(report), *table, *_hints(shown),
-             *_anomalies(report)]
+    lines = [*_head(report), *_pcrs(report), *_remedies(report), *_counts(report), *table,
+             *_hints(shown), *_anomalies(report)]
     used = _size("\n".join(lines))
     lines += _deep(report, LIMIT - used - 200)
     return "\n".join(lines) + "\n"
