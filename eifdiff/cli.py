@@ -238,6 +238,11 @@ def cmd_unpack(argv: Sequence[str]) -> int:
     return EXIT_SAME
 
 
+def _one_line(message: str) -> str:
+    """The message on one line (a path may hold a newline), newline-terminated."""
+    return message.replace("\r", "\\r").replace("\n", "\\n") + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack,
@@ -247,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handlers[argv[0]](argv[1:])
         return cmd_compare(argv)
     except EifdiffError as exc:
-        sys.stderr.write(f"{exc}\n")
+        sys.stderr.write(_one_line(str(exc)))
         return EXIT_TROUBLE
     except KeyboardInterrupt:
         sys.stderr.write("eifdiff: interrupted\n")
@@ -260,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, unless debugging
         if os.environ.get("EIFDIFF_DEBUG"):
             raise
-        sys.stderr.write(f"eifdiff: internal error: {type(exc).__name__}: {exc}\n")
+        sys.stderr.write(_one_line(f"eifdiff: internal error: {type(exc).__name__}: {exc}"))
         return EXIT_TROUBLE
 
 

@@ -230,24 +230,21 @@ def parse_layout(buf: bytes | memoryview, source: str) -> EifLayout:
                 off,
             ))
         ordinal = counts.get(kind, 0)
+        if ordinal and kind is not SectionType.RAMDISK:
+            raise FormatError(
+                f"section {i} at offset {off} is a second {label} section "
+                f"(at most one allowed)", source=source, offset=off,
+            )
         counts[kind] = ordinal + 1
         sections.append(Section(i, kind, sflags, off, ssize, ordinal))
         expected = off + SECTION_HEADER_SIZE + ssize
-    for kind in (SectionType.KERNEL, SectionType.CMDLINE):
-        if counts.get(kind, 0) != 1:
+    for kind in (SectionType.KERNEL, SectionType.CMDLINE, SectionType.RAMDISK):
+        if not counts.get(kind):
+            types = ", ".join(f"{s.type.label} at offset {s.offset}" for s in sections)
             raise FormatError(
-                f"EIF has {counts.get(kind, 0)} {kind.label} sections (exactly one required)",
-                source=source, offset=26,
+                f"EIF has no {kind.label} section among its {n} sections ({types})",
+                source=source, offset=HEADER_SIZE,
             )
-    for kind in (SectionType.METADATA, SectionType.SIGNATURE):
-        if counts.get(kind, 0) > 1:
-            raise FormatError(
-                f"EIF has {counts[kind]} {kind.label} sections (at most one allowed)",
-                source=source, offset=26,
-            )
-    if not counts.get(SectionType.RAMDISK):
-        raise FormatError("EIF has no ramdisk section (at least one required)", source=source,
-                          offset=26)
     kernel_index = next(s.index for s in sections if s.type is SectionType.KERNEL)
     if any(s.type is SectionType.RAMDISK and s.index < kernel_index for s in sections):
         anomalies.append(Anomaly("eif-header", "a ramdisk section comes before the kernel", 26))

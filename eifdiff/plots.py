@@ -1,0 +1,109 @@
+"""matplotlib figures of a comparison. Each function returns a Figure and draws nothing else."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from eifdiff.compare import Report
+from eifdiff.records import CATEGORIES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+CAUSE, DERIVED = "#d9822b", "#9aa5b1"
+PALETTE = dict(zip(CATEGORIES, [
+    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
+    "#eeca3b", "#2ca02c", "#d62728", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#393b79",
+    "#9aa5b1"], strict=True))
+
+
+def category_counts(report: Report) -> Figure:
+    """Two bar charts: divergences by category (causes vs derived) and by layer."""
+    s = report.summary()
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[3, 2])
+    cats = list(s["by_category"])
+    ax1.barh(cats, [s["by_category"][c] for c in cats],
+             color=[DERIVED if c == "derived" else CAUSE for c in cats])
+    ax1.invert_yaxis()
+    ax1.set_title("divergences by category")
+    ax1.set_xlabel("rows")
+    layers = list(s["by_layer"])
+    ax2.barh(layers, [s["by_layer"][x] for x in layers], color="#4c78a8")
+    ax2.invert_yaxis()
+    ax2.set_title("by layer")
+    ax2.set_xlabel("rows")
+    _empty_note(ax1, not cats)
+    return fig
+
+
+def _empty_note(ax: Axes, empty: bool) -> None:
+    if empty:
+        ax.text(0.5, 0.5, "no divergences", ha="center", va="center", transform=ax.transAxes)
+
+
+def divergence_map(report: Report) -> Figure:
+    """Where in the file: each divergence (side a's offset) on its section's span, one lane per
+    section, coloured by category."""
+    sections = list(report.a.sections)
+    fig = Figure(figsize=(10, 0.6 + 0.5 * max(len(sections), 1)), layout="constrained")
+    ax = fig.subplots()
+    for lane, s in enumerate(sections):
+        ax.broken_barh([(s["offset"], s["size"] + 12)], (lane - 0.3, 0.6), color="#eef1f4",
+                       edgecolor="#c8ced6")
+    lanes = {s["name"]: i for i, s in enumerate(sections)}
+    spans = [(s["offset"], s["offset"] + 12 + s["size"], s["name"]) for s in sections]
+    seen: set[str] = set()
+    for d in report.divergences:
+        if d.offset_a is None:
+            continue
+        lane = next((lanes[n] for lo, hi, n in spans if lo <= d.offset_a < hi), None)
+        if lane is None and d.layer != "eif-header":
+            continue  # offsets inside a compressed ramdisk's stream are not file offsets
+        y = -1 if lane is None else lane
+        label = d.category if d.category not in seen else None
+        seen.add(d.category)
+        ax.scatter([d.offset_a], [y], s=18, color=PALETTE[d.category], label=label, zorder=3)
+    ax.set_yticks([-1, *range(len(sections))], ["header", *[s["name"] for s in sections]])
+    ax.set_xlabel("file offset in a (bytes)")
+    ax.set_title("where the divergences are")
+    if seen:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return fig
+
+
+def mtime_distribution(entries: pd.DataFrame) -> Figure:
+    """Histogram of the CPIO mtimes of both sides (from `frames.entries`)."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for side, color in (("a", "#4c78a8"), ("b", "#f58518")):
+        times = pd.to_datetime(entries[f"mtime_{side}"].dropna(), unit="s")
+        if len(times):
+            ax.hist(times, bins=40, alpha=0.55, color=color, label=f"{side} ({len(times)})")
+    ax.set_title("CPIO entry mtimes")
+    ax.set_ylabel("entries")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    _empty_note(ax, entries.empty)
+    return fig
+
+
+def size_deltas(entries: pd.DataFrame, top: int = 30) -> Figure:
+    """Entries whose size changed (or that were added or removed), largest change first."""
+    df = entries.assign(delta=entries["filesize_b"].fillna(0) - entries["filesize_a"].fillna(0))
+    df = df[df["delta"] != 0]
+    df = df.loc[df["delta"].abs().sort_values(ascending=False).index].head(top)
+    fig = Figure(figsize=(9, 0.8 + 0.28 * max(len(df), 1)), layout="constrained")
+    ax = fig.subplots()
+    if len(df):
+        labels = [f"{r}:{n}" for r, n in zip(df["ramdisk"], df["name"], strict=True)]
+        ax.barh(labels, df["delta"].to_numpy(),
+                color=["#54a24b" if v > 0 else "#e45756" for v in df["delta"]])
+        ax.invert_yaxis()
+    ax.set_xlabel("size in b minus size in a (bytes)")
+    ax.set_title("per-entry size changes")
+    _empty_note(ax, df.empty)
+    return fig

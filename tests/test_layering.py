@@ -1,0 +1,77 @@
+"""The flow runs one way: byte formats import nothing above them, measuring stays light."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "eifdiff"
+
+
+def imports(path: Path, root: Path = REPO_ROOT) -> set[str]:
+    """Every module an `import` or `from ... import` names, lazy imports included, with
+    relative imports resolved against the file's package."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join([*base, node.module] if node.module else base)
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names if mod.startswith("eifdiff")}
+    return out
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def format_modules() -> list[Path]:
+    found = sorted((PACKAGE / "formats").glob("*.py"))
+    assert len(found) >= 5
+    return found
+
+
+def test_formats_import_only_errors_and_formats() -> None:
+    bad = {}
+    for path in format_modules():
+        own = {m for m in imports(path) if _top(m) == "eifdiff"}
+        wrong = {m for m in own if not (
+            m in ("eifdiff.errors", "eifdiff.formats")
+            or m.startswith(("eifdiff.errors.", "eifdiff.formats."))
+        )}
+        if wrong:
+            bad[path.name] = sorted(wrong)
+    assert not bad, bad
+
+
+def test_formats_do_not_import_heavy_or_upper_layers() -> None:
+    for path in format_modules():
+        mods = imports(path)
+        assert not {m for m in mods if _top(m) in ("pandas", "matplotlib")}, path.name
+        assert not {m for m in mods if m == "eifdiff.cli" or m.startswith("eifdiff.cli.")}, \
+            path.name
+
+
+def test_measure_and_mapped_stay_light() -> None:
+    for name in ("measure.py", "mapped.py"):
+        mods = imports(PACKAGE / name)
+        assert not {m for m in mods if _top(m) in ("pandas", "matplotlib")}, name
+
+
+def test_import_parser_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
+    src = "import os\nfrom . import eif\nfrom ..cli import main\ndef f():\n    import pandas\n"
+    fake = tmp_path / "eifdiff" / "formats" / "x.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(src)
+    assert imports(fake, tmp_path) == {
+        "os", "eifdiff.formats", "eifdiff.formats.eif", "eifdiff.cli", "eifdiff.cli.main",
+        "pandas"}

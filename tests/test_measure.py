@@ -1,0 +1,157 @@
+"""eifdiff.measure: PCR0/1/2/8 and the CRC, against a naive reference, threaded and not."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+
+import eifdiff.measure as measure_mod
+from eifdiff.formats.eif import SectionType, parse_layout, write_eif
+from eifdiff.mapped import MappedFile
+from eifdiff.measure import (
+    THREADED_FROM,
+    ZERO_PCR,
+    PcrPlan,
+    extend,
+    measure,
+    measure_chunks,
+    pcr8,
+    sections_feeding,
+)
+from tests.helpers import EMPTY_PCR, Vector, tiny_eif
+
+
+def naive(data: bytes) -> dict[str, str]:
+    """PCR0/1/2 and CRC straight from eif-format.md §5 and §8.2, one hashlib call each."""
+    layout = parse_layout(data, "naive")
+
+    def m(parts: list[bytes]) -> str:
+        inner = hashlib.sha384(b"".join(parts)).digest()
+        return hashlib.sha384(b"\0" * 48 + inner).hexdigest()
+
+    secs = [(s.type, data[s.data_offset : s.end]) for s in layout.sections]
+    image = [d for t, d in secs if t in (SectionType.KERNEL, SectionType.CMDLINE,
+                                         SectionType.RAMDISK)]
+    rds = [d for t, d in secs if t is SectionType.RAMDISK]
+    boot = [d for t, d in secs if t in (SectionType.KERNEL, SectionType.CMDLINE)
+            or (t is SectionType.RAMDISK and d is rds[0])]
+    end = layout.end
+    return {"PCR0": m(image), "PCR1": m(boot), "PCR2": m(rds[1:]),
+            "CRC": f"{zlib.crc32(data[548:end], zlib.crc32(data[:544])):08x}"}
+
+
+def measured(path: Path) -> dict[str, str]:
+    with MappedFile.open(path) as mf:
+        layout = parse_layout(mf.view, str(path))
+        d = measure(mf, layout)
+        with_sha = measure(mf, layout, sha256=True)
+    assert d.sha256 is None
+    assert with_sha.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (with_sha.pcr0, with_sha.pcr1, with_sha.pcr2, with_sha.crc32) == (
+        d.pcr0, d.pcr1, d.pcr2, d.crc32)
+    return {**d.hex(), "CRC": f"{d.crc32:08x}"}
+
+
+def test_constants() -> None:
+    assert bytes(48) == ZERO_PCR
+    assert measure_chunks([]).hex() == EMPTY_PCR
+    assert extend(hashlib.sha384(b"").digest()).hex() == EMPTY_PCR
+    assert measure_chunks([b"ab", memoryview(b"c")]) == measure_chunks([b"abc"])
+    # eif-format.md §11.3: the PCR8 formula on a two-byte "DER"
+    assert pcr8(b"\x30\x00").hex() == (
+        "5a434e6ae6e9d5140c40b536fa24f49bd6d86bc354acf1455277fe1a331a779b85b01acef7207352810f89"
+        "7eb3f0d490")
+    assert THREADED_FROM == 16 << 20
+
+
+def test_vectors_against_naive_reference(vec: Vector) -> None:
+    got = measured(vec.eif)
+    assert got == naive(vec.data)
+    exp = vec.expected
+    assert got["CRC"] == exp["Header"]["computed_crc32"][2:]
+    assert {k: got[k] for k in ("PCR0", "PCR1", "PCR2")} == {
+        k: exp["Measurements"][k] for k in ("PCR0", "PCR1", "PCR2")}
+
+
+def test_derived_vector_pcrs(tmp_path: Path) -> None:
+    """eif-format.md §11.3 values."""
+    path = tmp_path / "d.eif"
+    path.write_bytes(tiny_eif())
+    assert measured(path) == {
+        "PCR0": "61fd2b06210a933b3db5e15c5752e394894bb097f7f1d96ad1f55a7525d0d7aa2c63b235f44420b1"
+                "2d8376cc392bdefb",
+        "PCR1": "a6d35ce3e7ba80048a2b23da9b15063726a7cea90e16e9d6934e92a15aa1896fd54de706310e2fbc"
+                "585d9c37db9c1805",
+        "PCR2": "5f699ae4300525c628f5c96fc521729dd6ca1a2c07cb07b69e7ae9e3fa935cfd7cc83b3e26d89201"
+                "a486d9db2405c562",
+        "CRC": "b9023b92",
+    }
+    path.write_bytes(tiny_eif((b"RAMDISK0",)))
+    one = measured(path)
+    assert one["PCR2"] == EMPTY_PCR and one["PCR0"] == one["PCR1"] and one["CRC"] == "5cecf964"
+
+
+def _odd_order() -> bytes:
+    """Sections in an order where PCR1's input is not a prefix of PCR0's."""
+    return write_eif([
+        (SectionType.KERNEL, b"K" * 100), (SectionType.RAMDISK, b"R0" * 50),
+        (SectionType.RAMDISK, b"R1" * 70), (SectionType.METADATA, b"{}"),
+        (SectionType.CMDLINE, b"console=ttyS0"), (SectionType.RAMDISK, b"R2" * 3),
+        (SectionType.SIGNATURE, b"not measured"),
+    ])
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_non_prefix_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool) -> None:
+    data = _odd_order()
+    plan = PcrPlan.of(parse_layout(data, "odd"))
+    assert not plan.boot_is_prefix
+    assert [s.index for s in plan.boot] == [0, 1, 4]
+    assert [s.index for s in plan.app] == [2, 5]
+    if threaded:
+        monkeypatch.setattr(measure_mod, "THREADED_FROM", 0)
+    path = tmp_path / "odd.eif"
+    path.write_bytes(data)
+    assert measured(path) == naive(data)
+
+
+def test_sections_feeding(vectors_dir: Path) -> None:
+    signed = parse_layout((vectors_dir / "eif" / "04-signed.eif").read_bytes(), "s")
+    assert sections_feeding(signed) == {
+        "PCR0": ("kernel", "cmdline", "ramdisk[0]", "ramdisk[1]"),
+        "PCR1": ("kernel", "cmdline", "ramdisk[0]"),
+        "PCR2": ("ramdisk[1]",),
+        "PCR8": ("signature",),
+    }
+    one = parse_layout((vectors_dir / "eif" / "01-minimal-one-ramdisk.eif").read_bytes(), "o")
+    assert sections_feeding(one)["PCR2"] == () and "PCR8" not in sections_feeding(one)
+
+
+def test_threaded_equals_unthreaded_on_a_large_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(2024)
+    kernel = rng.randbytes(9 << 20)
+    rd0 = rng.randbytes(7 << 20)
+    rd1 = rng.randbytes((4 << 20) + 12345)  # not a multiple of the 8 MiB window or a page
+    data = write_eif([(SectionType.KERNEL, kernel), (SectionType.CMDLINE, b"console=ttyS0"),
+                      (SectionType.METADATA, b"{}"), (SectionType.RAMDISK, rd0),
+                      (SectionType.RAMDISK, rd1)])
+    assert len(data) >= THREADED_FROM
+    path = tmp_path / "big.eif"
+    path.write_bytes(data)
+    threaded = measured(path)
+    monkeypatch.setattr(measure_mod, "THREADED_FROM", 1 << 62)
+    unthreaded = measured(path)
+    assert threaded == unthreaded == naive(data)
+
+
+def test_crc_stops_at_last_section(tmp_path: Path) -> None:
+    data = tiny_eif()
+    path = tmp_path / "t.eif"
+    path.write_bytes(data + b"trailing")
+    assert measured(path)["CRC"] == f"{zlib.crc32(data[548:], zlib.crc32(data[:544])):08x}"
