@@ -80,7 +80,16 @@ class _Tree:
         return cur
 
     def add(self, label: str, m: Member) -> None:
+        try:
+            self._add(label, m)
+        except OSError as exc:
+            self.refused.append(Refusal(label, f"cannot create: {exc.strerror}"))
+
+    def _add(self, label: str, m: Member) -> None:
         e = m.entry
+        if e.name.strip("/") in ("", ".") and (e.mode & S_IFMT) == S_IFDIR and \
+                not e.name.startswith("/"):
+            return  # the archive's root ("." from `find . | cpio`) is the target itself
         parts = _safe_parts(e.name)
         if isinstance(parts, str):
             self.refused.append(Refusal(label, parts))

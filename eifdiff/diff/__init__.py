@@ -34,7 +34,7 @@ def diff_images(a: LoadedImage, b: LoadedImage) -> DiffResult:
     """Every divergence between two loaded images, causes before derived rows."""
     la, lb = a.image.layout, b.image.layout
     pcrs = pcr_map(sections_feeding(la), sections_feeding(lb))
-    rows: list[Divergence] = list(diff_container(la, lb))
+    rows: list[Divergence] = list(diff_container(la, lb, pcrs))
     anomalies: list[Anomaly] = []
 
     ka, kb = la.one(SectionType.KERNEL), lb.one(SectionType.KERNEL)

@@ -14,7 +14,9 @@ _HEADER_FIELDS = (
 )
 
 
-def diff_container(a: EifLayout, b: EifLayout) -> Iterator[Divergence]:
+def diff_container(
+    a: EifLayout, b: EifLayout, pcrs: dict[str, tuple[str, ...]]
+) -> Iterator[Divergence]:
     """Header fields, section-table entries, sections present on one side, size changes."""
     ha, hb = a.header, b.header
     for name, off in _HEADER_FIELDS:
@@ -42,10 +44,10 @@ def diff_container(a: EifLayout, b: EifLayout) -> Iterator[Divergence]:
         if sa is None:
             assert sb is not None
             yield row(name, "section", "section", None, f"{sb.size} bytes", "added",
-                      offset_b=sb.offset, length=None)
+                      pcrs.get(name, ()), offset_b=sb.offset)
         elif sb is None:
             yield row(name, "section", "section", f"{sa.size} bytes", None, "removed",
-                      offset_a=sa.offset, length=sa.size)
+                      pcrs.get(name, ()), offset_a=sa.offset, length=sa.size)
         elif sa.size != sb.size:
             yield row(name, "section", "size", sa.size, sb.size, "derived",
                       offset_a=sa.offset + 4, offset_b=sb.offset + 4, length=8)

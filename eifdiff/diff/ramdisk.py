@@ -81,7 +81,7 @@ def diff_ramdisks(
     streams_equal = len(ra.pieces) == len(rb.pieces) and all(
         pa.view == pb.view for pa, pb in zip(ra.pieces, rb.pieces, strict=True))
     if streams_equal:
-        return rows, []
+        return rows + _leftover_rows(ra, rb, pcrs, rows), []
     ka, kb = _keyed(ra.members()), _keyed(rb.members())
     order_a = [_label(*k) for k in ka]
     order_b = [_label(*k) for k in kb]
@@ -98,12 +98,12 @@ def diff_ramdisks(
             "ordering", pcrs, offset_a=first.entry.header_offset,
             offset_b=first_b.entry.header_offset,
         ))
-    for key in ka.keys() - kb.keys():
+    for key in [k for k in ka if k not in kb]:
         m = ka[key]
         rows.append(row(f"{name}:{_label(*key)}", "cpio-entry", "entry", _describe(m), None,
                         "removed", pcrs, offset_a=m.entry.header_offset,
                         length=m.entry.end_offset - m.entry.header_offset))
-    for key in kb.keys() - ka.keys():
+    for key in [k for k in kb if k not in ka]:
         m = kb[key]
         rows.append(row(f"{name}:{_label(*key)}", "cpio-entry", "entry", None, _describe(m),
                         "added", pcrs, offset_b=m.entry.header_offset))

@@ -195,7 +195,7 @@ def _stream(fmt: str, data: memoryview, consumed: list[int]) -> Iterator[bytes]:
             return d.decompress(chunk, n)
 
         yield from _bounded(step, lambda: d.needs_input, lambda: d.eof, data)
-        consumed[0] = fed[0] - len(d.unused_data)
+        consumed[0] = fed[0] - len(d.unused_data or b"")
         return
     if fmt == "zstd":
         import zstandard

@@ -1,0 +1,1 @@
+"""Tests of the differ: one cause per pair, row ordering."""
