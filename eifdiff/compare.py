@@ -7,8 +7,10 @@ otherwise; trouble is exit 2, raised as `EifdiffError` before a report exists.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,13 +117,21 @@ def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
                   progress: Progress | None = None, remedies: bool = True) -> Report:
     """Load both files (a damaged container raises `EifdiffError`) and compare them."""
     progress = progress or Progress()
-    progress.stage(f"reading {os.fspath(path_a)}", steps=3)
-    with load(path_a, limits=limits) as a:
-        progress.stage(f"reading {os.fspath(path_b)}")
-        with load(path_b, limits=limits) as b:
-            progress.stage("comparing" + (", normalizing" if remedies else "")
-                           + (", running diffoscope" if deep else ""))
-            return compare_loaded(a, b, deep=deep, remedies=remedies)
+    progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # both files load at once, on both cores
+        later = pool.submit(load, path_b, limits=limits)
+        try:
+            a = load(path_a, limits=limits)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                later.result().close()
+            raise
+        with a:
+            b = later.result()
+            with b:
+                progress.stage("comparing" + (", normalizing" if remedies else "")
+                               + (", running diffoscope" if deep else ""))
+                return compare_loaded(a, b, deep=deep, remedies=remedies)
 
 
 def exit_code(report: Report, *, fail_on: str = "bytes") -> int:

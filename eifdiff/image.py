@@ -7,6 +7,7 @@ damage inside a valid container (metadata, signature) becomes an `Anomaly` on th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from eifdiff.formats.eif import EifLayout, Section, SectionType, parse_layout
 from eifdiff.formats.kernel import KernelVersion, find_version, kernel_format
 from eifdiff.formats.metadata import Metadata, decode_metadata
 from eifdiff.mapped import MappedFile
-from eifdiff.measure import Digests, measure, pcr8
+from eifdiff.measure import Digests, pcr8, start_measure
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,25 @@ def _read_signature(
     )
 
 
-def read_image(mapped: MappedFile, *, sha256: bool = False) -> EifImage:
-    """Check, measure and decode a mapped EIF (and hash the whole file when `sha256`)."""
+@dataclass(frozen=True)
+class PendingImage:
+    """A checked layout whose measurement runs in the background."""
+
+    mapped: MappedFile
+    layout: EifLayout
+    digests: Callable[[], Digests]
+
+
+def start_image(mapped: MappedFile, *, sha256: bool = False) -> PendingImage:
+    """Check the container and start measuring it (and hashing the file when `sha256`)."""
     layout = parse_layout(mapped.view, mapped.path)
+    return PendingImage(mapped, layout, start_measure(mapped, layout, sha256=sha256))
+
+
+def finish_image(pending: PendingImage) -> EifImage:
+    """Wait for the measurement and decode metadata, signature and kernel version."""
+    mapped, layout = pending.mapped, pending.layout
     anomalies = list(layout.anomalies)
-    digests = measure(mapped, layout, sha256=sha256)
     view = mapped.view
     metadata = None
     md = layout.one(SectionType.METADATA)
@@ -127,18 +142,24 @@ def read_image(mapped: MappedFile, *, sha256: bool = False) -> EifImage:
             metadata = decode_metadata(_data(view, md), offset=md.data_offset)
         except FormatError as exc:
             anomalies.append(Anomaly("metadata", exc.detail, md.data_offset))
+    kernel = layout.one(SectionType.KERNEL)
+    assert kernel is not None  # parse_layout guarantees exactly one
+    kdata = _data(view, kernel)
+    version = find_version(kdata)
+    digests = pending.digests()
     signature = None
     ss = layout.one(SectionType.SIGNATURE)
     if ss is not None:
         signature = _read_signature(view, ss, digests.pcr0, anomalies)
-    kernel = layout.one(SectionType.KERNEL)
-    assert kernel is not None  # parse_layout guarantees exactly one
-    kdata = _data(view, kernel)
     return EifImage(
         path=mapped.path, layout=layout, digests=digests, metadata=metadata, signature=signature,
-        kernel_format=kernel_format(kdata), kernel_version=find_version(kdata),
-        anomalies=tuple(anomalies),
+        kernel_format=kernel_format(kdata), kernel_version=version, anomalies=tuple(anomalies),
     )
+
+
+def read_image(mapped: MappedFile, *, sha256: bool = False) -> EifImage:
+    """Check, measure and decode a mapped EIF (and hash the whole file when `sha256`)."""
+    return finish_image(start_image(mapped, sha256=sha256))
 
 
 def open_image(path: str | os.PathLike[str]) -> EifImage:

@@ -12,7 +12,7 @@ import contextlib
 import mmap
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from eifdiff.errors import Anomaly, FormatError
@@ -24,9 +24,9 @@ from eifdiff.formats.compression import (
     detect,
     parse_gzip_header,
 )
-from eifdiff.formats.cpio import CpioArchive, CpioEntry, read_archive
+from eifdiff.formats.cpio import HEADER_SIZE, CpioArchive, CpioEntry, read_archive, skip_nuls
 from eifdiff.formats.eif import Section, SectionType
-from eifdiff.image import EifImage, read_image
+from eifdiff.image import EifImage, finish_image, start_image
 from eifdiff.mapped import MappedFile
 
 
@@ -63,6 +63,12 @@ class Member:
     def data(self) -> memoryview:
         start = self.entry.data_offset - self.piece.base
         return self.piece.view[start : start + self.entry.filesize]
+
+    @property
+    def header(self) -> memoryview:
+        """The 110-byte newc header as stored."""
+        start = self.entry.header_offset - self.piece.base
+        return self.piece.view[start : start + HEADER_SIZE]
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,13 @@ class LoadedImage:
     def section_data(self, section: Section) -> memoryview:
         return self.mapped.view[section.data_offset : section.end]
 
+    def release(self) -> None:
+        """Drop resident pages of the file and of decompressed ramdisks (bounded memory)."""
+        self.mapped.release()
+        for _, mm in self._temps:
+            with contextlib.suppress(ValueError):
+                mm.madvise(mmap.MADV_DONTNEED)
+
     def close(self) -> None:
         self.ramdisks = ()
         _release(self._temps)
@@ -138,17 +151,6 @@ class Limits:
     max_ratio: int = DEFAULT_MAX_RATIO
 
 
-def _skip_nuls(view: memoryview, pos: int) -> int:
-    n = len(view)
-    while pos < n:
-        chunk = bytes(view[pos : pos + 4096])
-        stripped = chunk.lstrip(b"\0")
-        pos += len(chunk) - len(stripped)
-        if stripped:
-            break
-    return pos
-
-
 def _decompress(
     view: memoryview, fmt: str, limits: Limits, temps: list[tuple[object, mmap.mmap]]
 ) -> tuple[memoryview, int]:
@@ -168,8 +170,16 @@ def _decompress(
     return memoryview(mm), consumed
 
 
+def _releaser(mm: mmap.mmap) -> Callable[[], None]:
+    def release() -> None:
+        with contextlib.suppress(ValueError):
+            mm.madvise(mmap.MADV_DONTNEED)
+    return release
+
+
 def load_ramdisk(
-    view: memoryview, section: Section, limits: Limits, temps: list[tuple[object, mmap.mmap]]
+    view: memoryview, section: Section, limits: Limits, temps: list[tuple[object, mmap.mmap]],
+    release: Callable[[], None] | None = None,
 ) -> Ramdisk:
     """Split a ramdisk section into raw and compressed pieces and read the CPIO in each."""
     name = section.name
@@ -178,13 +188,14 @@ def load_ramdisk(
     anomalies: list[Anomaly] = []
     pos = 0
     while True:
-        pos = _skip_nuls(view, pos)
+        pos = skip_nuls(view, pos)
         if pos >= len(view):
             break
         rest = view[pos:]
         fmt = detect(rest)
         if bytes(rest[:5]) == b"07070":
-            archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True)
+            archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
+                                   release=release)
             pieces.append(Piece(len(pieces), None, start + pos, archive.end - start - pos, rest,
                                 start + pos, archive))
             anomalies += archive.anomalies
@@ -204,7 +215,8 @@ def load_ramdisk(
                     gz = parse_gzip_header(rest)
                 except FormatError:
                     gz = None
-            archive = read_archive(stream, base=0, path=where)
+            archive = read_archive(stream, base=0, path=where,
+                                   release=_releaser(temps[-1][1]) if len(stream) else None)
             pieces.append(Piece(len(pieces), fmt, start + pos, consumed, stream, 0, archive, gz))
             anomalies += archive.anomalies
             if consumed <= 0:
@@ -224,11 +236,13 @@ def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Loade
     mapped = MappedFile.open(path)
     temps: list[tuple[object, mmap.mmap]] = []
     try:
-        image = read_image(mapped, sha256=True)
+        pending = start_image(mapped, sha256=True)
         ramdisks = tuple(
-            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps)
-            for s in image.layout.of_type(SectionType.RAMDISK)
+            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release)
+            for s in pending.layout.of_type(SectionType.RAMDISK)
         )
+        image = finish_image(pending)
+        mapped.release()  # headers were read; pages come back from the page cache on demand
     except BaseException:
         _release(temps)
         mapped.close()

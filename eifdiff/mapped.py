@@ -65,6 +65,11 @@ class MappedFile:
             view.release()
             own.close()
 
+    def release(self) -> None:
+        """Drop this map's resident pages (they are read again from the page cache if used)."""
+        if self._map is not None and self.size:
+            self._map.madvise(mmap.MADV_DONTNEED)
+
     def close(self) -> None:
         self.view.release()
         if self._map is not None:

@@ -128,8 +128,13 @@ def _sha256_job(stream: Stream, size: int) -> str:
     return h.hexdigest()
 
 
-def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> Digests:
-    """PCR0/1/2 and the CRC (and, when asked, the file's SHA-256) of a checked, mapped EIF."""
+def start_measure(
+    mapped: MappedFile, layout: EifLayout, *, sha256: bool = False
+) -> Callable[[], Digests]:
+    """Start measuring in background threads; call the result to wait for the digests.
+
+    The caller may parse other structures meanwhile: the hashing threads release the GIL.
+    """
     plan = PcrPlan.of(layout)
     if mapped.size < THREADED_FROM:
         view = mapped.view
@@ -142,18 +147,28 @@ def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> D
         crc = _crc_job(stream, layout.end)
         if pcr1 is None:
             pcr1 = _sections_job(stream, plan.boot)
-        digest = _sha256_job(stream, mapped.size) if sha256 else None
-        return Digests(pcr0, pcr1, pcr2, crc, digest)
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        whole = pool.submit(_sha256_job, mapped.windows, mapped.size) if sha256 else None
-        image = pool.submit(_image_job, mapped.windows, plan)
-        app = pool.submit(_sections_job, mapped.windows, plan.app)
-        crc = pool.submit(_crc_job, mapped.windows, layout.end)
-        boot = None if plan.boot_is_prefix else pool.submit(_sections_job, mapped.windows,
-                                                             plan.boot)
+        done = Digests(pcr0, pcr1, pcr2, crc,
+                       _sha256_job(stream, mapped.size) if sha256 else None)
+        return lambda: done
+    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure")
+    image = pool.submit(_image_job, mapped.windows, plan)
+    app = pool.submit(_sections_job, mapped.windows, plan.app)
+    crc = pool.submit(_crc_job, mapped.windows, layout.end)
+    whole = pool.submit(_sha256_job, mapped.windows, mapped.size) if sha256 else None
+    boot = None if plan.boot_is_prefix else pool.submit(_sections_job, mapped.windows, plan.boot)
+    pool.shutdown(wait=False)
+
+    def result() -> Digests:
         pcr0, pcr1 = image.result()
         if boot is not None:
             pcr1 = boot.result()
         assert pcr1 is not None
         return Digests(pcr0, pcr1, app.result(), crc.result(),
                        whole.result() if whole is not None else None)
+
+    return result
+
+
+def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> Digests:
+    """PCR0/1/2 and the CRC (and, when asked, the file's SHA-256) of a checked, mapped EIF."""
+    return start_measure(mapped, layout, sha256=sha256)()

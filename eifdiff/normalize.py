@@ -69,9 +69,11 @@ def parse_fixes(text: str) -> tuple[Fix, ...]:
             raise EifdiffError(f"mtime={value!r}: expected seconds since the epoch")
         if name == "mode":
             try:
-                int(value or "", 8)
+                umask = int(value or "", 8)
             except ValueError:
                 raise EifdiffError(f"mode={value!r}: expected an octal umask") from None
+            if not 0 <= umask <= 0o7777:
+                raise EifdiffError(f"mode={value!r}: a umask is at most 7777")
         found[name] = Fix(name, value)
     if not found:
         raise EifdiffError("no normalization named")
@@ -92,6 +94,7 @@ def normalize_members(members: list[CpioMember], fixes: Sequence[Fix]) -> list[C
     out = list(members)
     if "order" in want:
         out.sort(key=lambda m: m.name.encode("utf-8", "surrogateescape"))
+        out = _link_data_last(out)
     if "mtime" in want:
         t = int(want["mtime"] or 0)
         out = [replace(m, mtime=t) for m in out]
@@ -99,7 +102,7 @@ def normalize_members(members: list[CpioMember], fixes: Sequence[Fix]) -> list[C
         out = [replace(m, uid=0, gid=0) for m in out]
     if "mode" in want:
         mask = int(want["mode"] or "0", 8)
-        out = [replace(m, mode=m.mode & ~mask) for m in out]
+        out = [replace(m, mode=m.mode & ~(mask & 0o7777)) for m in out]
     if "gzip" in want:
         out = [_gzip_member(m) for m in out]
     if "inode" in want:
@@ -119,23 +122,53 @@ def _gzip_member(m: CpioMember) -> CpioMember:
     return replace(m, data=_gzip_without_name(m.data, header))
 
 
+def _dir_key(name: str) -> str:
+    name = name.strip("/")
+    return name[2:] if name.startswith("./") else name
+
+
+def _parent(name: str) -> str:
+    key = _dir_key(name)
+    return key.rsplit("/", 1)[0] if "/" in key else "."
+
+
+def _is_link(m: CpioMember) -> bool:
+    return (m.mode & S_IFMT) != S_IFDIR and m.nlink > 1
+
+
+def _link_data_last(members: list[CpioMember]) -> list[CpioMember]:
+    """Hard-link groups keep their data on the last link, as newc writers put it."""
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, m in enumerate(members):
+        if _is_link(m):
+            groups.setdefault((m.devmajor, m.devminor, m.ino), []).append(i)
+    out = list(members)
+    for idx in groups.values():
+        data = next((out[i].data for i in idx if len(out[i].data)), b"")
+        for i in idx:
+            out[i] = replace(out[i], data=data if i == idx[-1] else b"")
+    return out
+
+
 def _renumber(members: list[CpioMember]) -> list[CpioMember]:
+    """Inodes 0, 1, 2, ... in archive order (hard links share one), device numbers 0,
+    directory nlink 2 + subdirectories: what GNU cpio `--reproducible` writes."""
     subdirs: dict[str, int] = {}
     for m in members:
-        if (m.mode & S_IFMT) == S_IFDIR and "/" in m.name.strip("/"):
-            parent = m.name.strip("/").rsplit("/", 1)[0]
+        if (m.mode & S_IFMT) == S_IFDIR and _dir_key(m.name) not in ("", "."):
+            parent = _parent(m.name)
             subdirs[parent] = subdirs.get(parent, 0) + 1
     numbers: dict[tuple[int, int, int], int] = {}
     out = []
     for m in members:
-        is_dir = (m.mode & S_IFMT) == S_IFDIR
         key = (m.devmajor, m.devminor, m.ino)
-        if not is_dir and m.nlink > 1 and key in numbers:
+        if _is_link(m) and key in numbers:
             ino = numbers[key]
         else:
-            ino = len(out)
-            numbers[key] = ino
-        nlink = 2 + subdirs.get(m.name.strip("/"), 0) if is_dir else m.nlink
+            ino = len(numbers)
+            numbers[key if _is_link(m) else (-1, -1, len(out))] = ino
+        is_dir = (m.mode & S_IFMT) == S_IFDIR
+        nlink = 2 + subdirs.get(_dir_key(m.name) or ".", 0) if is_dir else m.nlink
         out.append(replace(m, ino=ino, devmajor=0, devminor=0, nlink=nlink))
     return out
 
@@ -224,9 +257,9 @@ def _needs_cpio(piece: Piece, fixes: Sequence[Fix]) -> bool:
     names = {f.name for f in fixes}
     if names & CPIO_LEVEL:
         return True
-    return "gzip" in names and any(
-        bytes(piece.view[e.data_offset - piece.base : e.data_offset - piece.base + 2])
-        == b"\x1f\x8b" for e in piece.archive.members)
+    if "gzip" not in names:
+        return False
+    return any(_gzip_member(m) is not m for segment in _members_of(piece) for m in segment)
 
 
 def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:

@@ -13,11 +13,14 @@ from eifdiff.diff.container import diff_container
 from eifdiff.diff.ramdisk import diff_ramdisks
 from eifdiff.diff.rows import pcr_map, row
 from eifdiff.diff.sections import diff_cmdline, diff_kernel, diff_metadata, diff_signature
+from eifdiff.diff.spans import equal
 from eifdiff.errors import Anomaly
 from eifdiff.formats.eif import Section, SectionType
 from eifdiff.load import LoadedImage
 from eifdiff.measure import sections_feeding
 from eifdiff.records import Divergence
+
+RELEASE_EVERY = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,19 @@ def diff_images(a: LoadedImage, b: LoadedImage) -> DiffResult:
             rows.append(row("signature", "signature", "certificate",
                             present.pcr8 if sa is not None else None,
                             present.pcr8 if sb is not None else None, "signature", ("PCR8",)))
+    budget = [0]
+
+    def read(n: int) -> None:  # keep resident memory bounded while payloads are compared
+        budget[0] += n
+        if budget[0] > RELEASE_EVERY:
+            a.release()
+            b.release()
+            budget[0] = 0
+
     for ra, rb in zip(a.ramdisks, b.ramdisks, strict=False):
-        if ra.raw == rb.raw:
+        if equal(ra.raw, rb.raw, read):
             continue
-        found, problems = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()))
+        found, problems = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()), read)
         rows += found
         anomalies += problems
     rows.sort(key=lambda r: not r.is_cause)

@@ -4,11 +4,11 @@ and each differing payload handed to the content explainer."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from eifdiff.diff.content import Explainer, gzip_header_rows
 from eifdiff.diff.rows import epoch, row
-from eifdiff.diff.spans import first_difference
+from eifdiff.diff.spans import equal, first_difference
 from eifdiff.errors import Anomaly
 from eifdiff.formats.cpio import FIELDS, S_IFMT
 from eifdiff.load import Member, Ramdisk
@@ -71,15 +71,17 @@ def _describe(m: Member) -> str:
 
 
 def diff_ramdisks(
-    ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...]
+    ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...], read: Callable[[int], None] = lambda n: None,
 ) -> tuple[list[Divergence], list[Anomaly]]:
-    """All rows for one pair of ramdisks, and the anomalies met while explaining content."""
+    """All rows for one pair of ramdisks, and the anomalies met while explaining content.
+
+    `read(n)` is told how many payload bytes each comparison read (for memory bounds)."""
     rows: list[Divergence] = []
     explainer = Explainer(pcrs)
     name = ra.name
-    rows += _compression_rows(ra, rb, pcrs)
+    rows += _compression_rows(ra, rb, pcrs, read)
     streams_equal = len(ra.pieces) == len(rb.pieces) and all(
-        pa.view == pb.view for pa, pb in zip(ra.pieces, rb.pieces, strict=True))
+        equal(pa.view, pb.view, read) for pa, pb in zip(ra.pieces, rb.pieces, strict=True))
     if streams_equal:
         return rows + _leftover_rows(ra, rb, pcrs, rows), []
     ka, kb = _keyed(ra.members()), _keyed(rb.members())
@@ -109,8 +111,12 @@ def diff_ramdisks(
                         "added", pcrs, offset_b=m.entry.header_offset))
     for key, ma in ka.items():
         mb = kb.get(key)
-        if mb is not None:
-            rows += _entry_rows(f"{name}:{_label(*key)}", ma, mb, pcrs, explainer)
+        if mb is None:
+            continue
+        read(ma.entry.filesize + mb.entry.filesize)
+        if ma.header == mb.header and ma.data == mb.data:
+            continue
+        rows += _entry_rows(f"{name}:{_label(*key)}", ma, mb, pcrs, explainer)
     rows += _leftover_rows(ra, rb, pcrs, rows)
     return rows, explainer.anomalies
 
@@ -152,7 +158,8 @@ def _entry_rows(path: str, ma: Member, mb: Member, pcrs: tuple[str, ...],
     return out
 
 
-def _compression_rows(ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...]) -> list[Divergence]:
+def _compression_rows(ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...],
+                      read: Callable[[int], None]) -> list[Divergence]:
     out: list[Divergence] = []
     if ra.compressions != rb.compressions:
         out.append(row(ra.name, "compression", "format", "+".join(ra.compressions),
@@ -169,7 +176,7 @@ def _compression_rows(ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...]) -> list[D
             header_rows = list(gzip_header_rows(path, "compression", pa.gzip, pb.gzip, pcrs,
                                                 pa.offset, pb.offset))
             out += header_rows
-        if pa.view == pb.view:
+        if equal(pa.view, pb.view, read):
             # same content: whatever else differs in the compressed bytes is the compressor's
             skip = pa.gzip.header_size if pa.gzip else 0
             skip_b = pb.gzip.header_size if pb.gzip else 0

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 STEP = 1 << 20
+
+
+def equal(x: memoryview, y: memoryview, read: Callable[[int], None] = lambda n: None) -> bool:
+    """Whether two views hold the same bytes, compared in windows; `read(n)` hears of every
+    window so the caller can keep resident memory bounded."""
+    if len(x) != len(y):
+        return False
+    for pos in range(0, len(x), STEP * 16):
+        n = min(STEP * 16, len(x) - pos)
+        read(2 * n)
+        if x[pos : pos + n] != y[pos : pos + n]:
+            return False
+    return True
 
 
 def first_difference(x: memoryview, y: memoryview) -> int | None:

@@ -9,7 +9,8 @@ ending in `TRAILER!!!`, separated by NUL padding) are read as one sequence of en
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from eifdiff.errors import Anomaly
@@ -23,6 +24,7 @@ FIELDS = (
     "devmajor", "devminor", "rdevmajor", "rdevminor", "namesize", "check",
 )
 MAX_NAME_SIZE = 4096  # PATH_MAX, as the kernel's initramfs unpacker enforces
+RELEASE_EVERY = 32 << 20
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000
@@ -93,11 +95,33 @@ class CpioArchive:
         return tuple(e for e in self.entries if not e.is_trailer)
 
 
-def _hex_fields(header: bytes) -> list[int] | None:
+_FIELDS = struct.Struct(">13I")
+
+
+def _hex_fields(header: bytes) -> tuple[int, ...] | None:
+    """The 13 header fields, or None when any of the 104 characters is not a hex digit."""
     try:
-        return [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
-    except ValueError:
+        raw = bytes.fromhex(header[6:110].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
         return None
+    if len(raw) != 52:  # fromhex skips whitespace: a field with a space is not hex
+        return None
+    return _FIELDS.unpack(raw)
+
+
+_MAGIC_TEXT = {MAGIC_NEWC: "070701", MAGIC_CRC: "070702"}
+
+
+def skip_nuls(view: memoryview, pos: int) -> int:
+    """The offset of the first non-NUL byte at or after `pos` (len(view) if none)."""
+    n = len(view)
+    while pos < n:
+        chunk = bytes(view[pos : pos + 4096])
+        stripped = chunk.lstrip(b"\0")
+        pos += len(chunk) - len(stripped)
+        if stripped:
+            break
+    return pos
 
 
 def data_checksum(data: bytes | memoryview) -> int:
@@ -111,14 +135,15 @@ def data_checksum(data: bytes | memoryview) -> int:
 
 def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
-    stop_at_foreign: bool = False,
+    stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
     Never raises on bad data: the read stops at the first damaged header and the damage becomes
     an `Anomaly` naming `path` and the absolute offset; entries read before it are kept. With
     `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
-    archive that follows) ends the read quietly; `end` then points at it.
+    archive that follows) ends the read quietly; `end` then points at it. `release` is called
+    after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
     """
     view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
     size = len(view)
@@ -128,7 +153,11 @@ def read_archive(
     pos = 0
     segment = 0
     seg_start = 0
+    released = 0
     while True:
+        if release is not None and pos - released > RELEASE_EVERY:
+            release()
+            released = pos
         if pos + HEADER_SIZE > size:
             anomalies.append(Anomaly(path, "archive ends without a TRAILER!!! entry",
                                      base + min(pos, size)))
@@ -145,8 +174,7 @@ def read_archive(
         if values is None:
             anomalies.append(Anomaly(path, "CPIO header has a non-hexadecimal field", base + pos))
             break
-        rec = dict(zip(FIELDS, values, strict=True))
-        namesize, filesize = rec["namesize"], rec["filesize"]
+        namesize, filesize = values[11], values[6]
         if namesize == 0 or namesize > MAX_NAME_SIZE:
             anomalies.append(
                 Anomaly(path, f"CPIO name size {namesize} is outside 1..{MAX_NAME_SIZE}",
@@ -172,10 +200,8 @@ def read_archive(
                         f"but the archive ends at {base + size}", base + pos)
             )
             break
-        entry = CpioEntry(
-            name=name, magic=magic.decode(), header_offset=base + pos,
-            data_offset=base + data_start, segment=segment, **rec,
-        )
+        entry = CpioEntry(name, _MAGIC_TEXT[magic], *values, base + pos, base + data_start,
+                          segment)
         if (
             verify_check and magic == MAGIC_CRC and entry.kind == "file"
             and data_checksum(view[data_start : data_start + filesize]) != entry.check
@@ -187,8 +213,7 @@ def read_archive(
         if entry.is_trailer:
             pos = min(pos, size)
             segments.append((base + seg_start, base + pos))
-            while pos < size and view[pos] == 0:
-                pos += 1
+            pos = skip_nuls(view, pos)
             if pos >= size:
                 break
             if bytes(view[pos : pos + 5]) != b"07070":
