@@ -45,7 +45,11 @@ def _compare_parser() -> argparse.ArgumentParser:
                    help="compare at most N file pairs with diffoscope (default 10)")
     p.add_argument("--deep-timeout", type=float, default=60.0, metavar="S",
                    help="seconds per diffoscope run (default 60; 5x that for all runs)")
-    p.add_argument("--no-remedies", action="store_true",
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--remedies", dest="remedies", action="store_true", default=None,
+                   help="compute what would fix it even for large images (by default only when "
+                   "the ramdisks hold at most 64 MiB together)")
+    g.add_argument("--no-remedies", dest="remedies", action="store_false",
                    help="skip the counterfactual PCRs of each normalization")
     p.add_argument("--top", type=int, default=40, metavar="N",
                    help="divergences listed in the text report (default 40)")
@@ -192,7 +196,7 @@ def cmd_compare(argv: Sequence[str]) -> int:
                         total_timeout=5 * args.deep_timeout) if args.deep else None)
     with Progress.for_files(args.a, args.b) as progress:
         report = compare_files(args.a, args.b, deep=deep, limits=_limits(args),
-                               progress=progress, remedies=not args.no_remedies)
+                               progress=progress, remedies=args.remedies)
     if args.json:
         from eifdiff.report.json import report_json
 

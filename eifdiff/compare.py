@@ -24,6 +24,7 @@ from eifdiff.records import CATEGORIES, LAYERS, Divergence
 from eifdiff.remedies import Remedy, find_remedies
 
 SCHEMA = "eifdiff/1"
+AUTO_REMEDIES = 64 << 20
 PCR_NAMES = ("PCR0", "PCR1", "PCR2", "PCR8")
 
 
@@ -50,6 +51,7 @@ class Report:
     anomalies: tuple[Anomaly, ...]
     deep: dict[str, str] = field(default_factory=dict)
     remedies: tuple[Remedy, ...] = ()
+    remedies_note: str = ""
 
     @property
     def causes(self) -> tuple[Divergence, ...]:
@@ -92,9 +94,13 @@ def verdict_of(fa: FileSummary, fb: FileSummary, equal: dict[str, bool]) -> str:
 
 
 def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None = None,
-                   remedies: bool = True) -> Report:
-    """The report for two loaded images: divergences, then (unless `remedies` is False) the
-    counterfactual PCRs of each applicable normalization, and diffoscope's view if `deep`."""
+                   remedies: bool | None = None) -> Report:
+    """The report for two loaded images: divergences, the counterfactual PCRs of each applicable
+    normalization, and diffoscope's view if `deep`.
+
+    `remedies`: True computes them, False skips them, None (auto) computes them when the two
+    images' ramdisks together are at most `AUTO_REMEDIES` bytes: each normalization tried
+    re-hashes both images, which on large images costs more than the rest of the comparison."""
     fa, fb = _summary(a), _summary(b)
     equal = pcr_equal(fa.pcrs, fb.pcrs)
     verdict = verdict_of(fa, fb, equal)
@@ -108,13 +114,20 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
+    note = ""
+    if remedies is None:
+        size = sum(r.section.size for img in (a, b) for r in img.ramdisks)
+        remedies = size <= AUTO_REMEDIES
+        if not remedies and divergences:
+            note = (f"not computed: the ramdisks hold {size / (1 << 20):.0f} MiB, over the "
+                    f"{AUTO_REMEDIES >> 20} MiB automatic limit; pass --remedies to compute them")
     fixes = find_remedies(a, b, divergences) if remedies and divergences else ()
-    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes)
+    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note)
 
 
 def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
                   deep: DeepOptions | None = None, limits: Limits | None = None,
-                  progress: Progress | None = None, remedies: bool = True) -> Report:
+                  progress: Progress | None = None, remedies: bool | None = None) -> Report:
     """Load both files (a damaged container raises `EifdiffError`) and compare them."""
     progress = progress or Progress()
     progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
@@ -129,7 +142,7 @@ def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
         with a:
             b = later.result()
             with b:
-                progress.stage("comparing" + (", normalizing" if remedies else "")
+                progress.stage("comparing" + (", normalizing" if remedies is not False else "")
                                + (", running diffoscope" if deep else ""))
                 return compare_loaded(a, b, deep=deep, remedies=remedies)
 

@@ -379,7 +379,8 @@ def _script() -> str:
 def _remedies(report: Report) -> str:
     """What each normalization would do: `eifdiff normalize --fix NAME` on both files."""
     if not report.remedies:
-        return ""
+        return (f"<h2>What would fix it</h2>\n<p>{_e(report.remedies_note)}</p>\n"
+                if report.remedies_note else "")
     keys = list(report.pcr_equal)
     head = "".join(f"<th>{_e(k)} after</th>" for k in keys)
     rows = []

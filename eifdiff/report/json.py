@@ -28,6 +28,8 @@ def report_json(report: Report) -> dict[str, Any]:
                       for x in report.anomalies],
     }
     doc["remedies"] = [r.to_dict() for r in report.remedies]
+    if report.remedies_note:
+        doc["remedies_note"] = report.remedies_note
     if report.deep:
         doc["deep"] = report.deep
     return doc

@@ -202,7 +202,8 @@ def _deep(report: Report, budget: int) -> list[str]:
 def _remedies(report: Report) -> list[str]:
     """What each normalization would do: `eifdiff normalize --fix NAME` on both files."""
     if not report.remedies:
-        return []
+        return ["", f"_What would fix it: {_text(report.remedies_note)}_"] \
+            if report.remedies_note else []
     keys = list(report.pcr_equal)
     rows = []
     for r in report.remedies:

@@ -55,6 +55,8 @@ def report_text(report: Report, *, top: int = TOP) -> str:
     if report.remedies:
         lines.append("")
         lines += remedy_lines(report)
+    elif report.remedies_note:
+        lines += ["", f"what would fix it: {report.remedies_note}"]
     for x in report.anomalies:
         lines.append(f"anomaly: {x}")
     for path, text in list(report.deep.items())[:5]:
