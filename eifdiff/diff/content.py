@@ -149,6 +149,15 @@ class ElfComparison:
                    self.pcrs, offset_a=None if oa is None else self.off_a + oa,
                    offset_b=None if ob is None else self.off_b + ob, length=length)
 
+    @staticmethod
+    def _string_at(facts: ElfFacts, data: memoryview, section: str, value: str) -> int | None:
+        """Offset in the ELF file of a NUL-terminated string inside the named section."""
+        sec = facts.section(section)
+        if sec is None:
+            return None
+        at = bytes(data[sec.offset : sec.offset + sec.size]).find(value.encode() + b"\0")
+        return None if at < 0 else sec.offset + at
+
     def _explained_by_paths(self, x: bytes, y: bytes) -> bool:
         return bool(self.substitutions) and replace_all(x, self.substitutions) == y
 
@@ -168,15 +177,20 @@ class ElfComparison:
             else:
                 explained = self._explained_by_paths(x.value.encode(), y.value.encode())
                 category = "build-path" if explained else "content"
-            out.append(self._row(x.section, key[1], x.value, y.value, category))
+            out.append(self._row(x.section, key[1], x.value, y.value, category,
+                                 self._string_at(fa, self.a, x.section, x.value),
+                                 self._string_at(fb, self.b, y.section, y.value),
+                                 len(x.value.encode())))
         if len({k[0] for k in da}) != len({k[0] for k in db}):
             out.append(self._row("", "DWARF units", len({k[0] for k in da}),
                                  len({k[0] for k in db}), "content"))
         if fa.build_id != fb.build_id:
             sa, sb = fa.section(".note.gnu.build-id"), fb.section(".note.gnu.build-id")
+            # the note: 12-byte header, "GNU\0", then the id itself
             out.append(self._row(".note.gnu.build-id", "build-id", fa.build_id, fb.build_id,
-                                 "build-id", sa.offset if sa else None,
-                                 sb.offset if sb else None, sa.size if sa else None))
+                                 "build-id", sa.offset + 16 if sa else None,
+                                 sb.offset + 16 if sb else None,
+                                 sa.size - 16 if sa else None))
         for name in STRING_SECTIONS:
             x = fa.comment if name == ".comment" else fa.modinfo
             y = fb.comment if name == ".comment" else fb.modinfo
