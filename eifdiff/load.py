@@ -52,7 +52,7 @@ class Piece:
         return len(self.view)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """A CPIO entry of a ramdisk with the piece that holds it."""
 

@@ -40,6 +40,7 @@ NAMES = ("mtime", "order", "owner", "inode", "mode", "gzip", "build-time")
 CPIO_LEVEL = frozenset({"mtime", "order", "owner", "inode", "mode"})
 DEFAULT_VALUES = {"mtime": "0", "mode": "022", "build-time": "1970-01-01T00:00:00+00:00"}
 FNAME, FCOMMENT, FHCRC = 0x08, 0x10, 0x02
+RELEASE_EVERY = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,24 @@ def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:
     return Part.of_stream(stream_all)
 
 
+def _releasing(part: Part, release: Callable[[], None]) -> Part:
+    """The same part, dropping the image's resident pages every `RELEASE_EVERY` bytes read."""
+    if part.stream is None:
+        return part
+    inner = part.chunks  # windows of at most WINDOW bytes, so releases come often enough
+
+    def stream() -> Iterator[bytes | memoryview]:
+        n = 0
+        for chunk in inner():
+            yield chunk
+            n += len(chunk)
+            if n > RELEASE_EVERY:
+                release()
+                n = 0
+
+    return Part(part.size, stream=stream)
+
+
 def normalized_sections(img: LoadedImage, fixes: Sequence[Fix]) -> list[tuple[SectionType, Part]]:
     """Every section of the image, in file order, with the fixes applied."""
     want = _values(fixes)
@@ -306,12 +325,13 @@ def normalized_sections(img: LoadedImage, fixes: Sequence[Fix]) -> list[tuple[Se
     for s in img.image.layout.sections:
         data = img.section_data(s)
         if s.type is SectionType.RAMDISK:
-            out.append((s.type, ramdisk_part(ramdisks[s.index], fixes)))
+            out.append((s.type, _releasing(ramdisk_part(ramdisks[s.index], fixes), img.release)))
         elif s.type is SectionType.METADATA and "build-time" in want and img.image.metadata:
             md = replace(img.image.metadata, build_time=want["build-time"] or "")
             out.append((s.type, Part.of_bytes(encode_metadata(md))))
         else:
-            out.append((s.type, Part(len(data), stream=lambda d=data: [d])))
+            out.append((s.type, _releasing(Part(len(data), stream=lambda d=data: [d]),
+                                           img.release)))
     return out
 
 
