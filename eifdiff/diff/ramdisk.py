@@ -113,16 +113,16 @@ def diff_ramdisks(
         mb = kb.get(key)
         if mb is None:
             continue
-        read(ma.entry.filesize + mb.entry.filesize)
-        if ma.header == mb.header and ma.data == mb.data:
+        same_data = equal(ma.data, mb.data, read)
+        if same_data and ma.header == mb.header:
             continue
-        rows += _entry_rows(f"{name}:{_label(*key)}", ma, mb, pcrs, explainer)
+        rows += _entry_rows(f"{name}:{_label(*key)}", ma, mb, pcrs, explainer, same_data)
     rows += _leftover_rows(ra, rb, pcrs, rows)
     return rows, explainer.anomalies
 
 
 def _entry_rows(path: str, ma: Member, mb: Member, pcrs: tuple[str, ...],
-                explainer: Explainer) -> list[Divergence]:
+                explainer: Explainer, same_data: bool) -> list[Divergence]:
     ea, eb = ma.entry, mb.entry
     out: list[Divergence] = []
     if ea.magic != eb.magic:
@@ -145,7 +145,7 @@ def _entry_rows(path: str, ma: Member, mb: Member, pcrs: tuple[str, ...],
                            offset_a=_field_offset(ma, field), offset_b=_field_offset(mb, field),
                            length=8))
     da, db = ma.data, mb.data
-    if da != db:
+    if not same_data:
         out += explainer.explain(path, ea.mode, da, db, ea.data_offset, eb.data_offset)
         if ea.filesize != eb.filesize:
             out.append(row(path, "cpio-entry", "filesize", ea.filesize, eb.filesize, "derived",
