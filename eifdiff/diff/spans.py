@@ -12,8 +12,8 @@ def equal(x: memoryview, y: memoryview, read: Callable[[int], None] = lambda n: 
     window so the caller can keep resident memory bounded."""
     if len(x) != len(y):
         return False
-    for pos in range(0, len(x), STEP * 16):
-        n = min(STEP * 16, len(x) - pos)
+    for pos in range(0, len(x), STEP * 4):
+        n = min(STEP * 4, len(x) - pos)
         read(2 * n)
         if x[pos : pos + n] != y[pos : pos + n]:
             return False
