@@ -29,7 +29,7 @@ def _compare_parser() -> argparse.ArgumentParser:
         prog="eifdiff",
         description="Compare two EIF files: PCRs, sections and why they differ. "
         "Other commands: `eifdiff describe FILE`, `eifdiff build ...`, `eifdiff unpack FILE DIR`, "
-        "`eifdiff normalize --fix NAMES IN OUT` (see --help of each).",
+        "`eifdiff normalize --fix NAMES IN OUT`, `eifdiff inventory FILE` (see --help of each).",
     )
     p.add_argument("a", help="first EIF")
     p.add_argument("b", help="second EIF")
@@ -74,6 +74,17 @@ def _normalize_parser() -> argparse.ArgumentParser:
                    help="normalizations to apply, e.g. mtime,order,inode")
     p.add_argument("input", help="EIF to read")
     p.add_argument("output", help="EIF to write")
+    return p
+
+
+def _inventory_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff inventory",
+                description="Every package the image's root filesystems record (dpkg, apk, rpm, "
+                "Python distributions, Go modules), without unpacking, and known-bad versions.")
+    p.add_argument("file", help="EIF file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--files", action="store_true", help="include each package's file list")
+    _limit_args(p)
     return p
 
 
@@ -229,6 +240,37 @@ def cmd_normalize(argv: Sequence[str]) -> int:
     return EXIT_SAME
 
 
+def cmd_inventory(argv: Sequence[str]) -> int:
+    from eifdiff.load import load
+    from eifdiff.packages.inventory import inventory
+    from eifdiff.packages.known_bad import warnings
+
+    args = _inventory_parser().parse_args(argv)
+    with load(args.file, limits=_limits(args)) as img:
+        packages = inventory(img)
+        anomalies = [str(x) for r in img.ramdisks for x in r.anomalies]
+    warned = warnings(packages)
+    if args.json:
+        _print_json({"path": args.file,
+                     "packages": [p.to_dict(files=args.files) for p in packages],
+                     "warnings": [w.to_dict() for w in warned], "anomalies": anomalies})
+        return EXIT_SAME
+    for w in warned:
+        print(f"WARNING: {w.ecosystem} {w.name} {w.version} in {w.ramdisk} ({w.advisory}): "
+              f"{w.message}")
+    width = max((len(p.name) for p in packages), default=4)
+    for p in packages:
+        print(f"{p.ramdisk:<11} {p.ecosystem:<7} {p.name:<{width}}  {p.version}")
+    counts = {}
+    for p in packages:
+        counts[p.ecosystem] = counts.get(p.ecosystem, 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items()) or "none found"
+    print(f"{len(packages)} packages ({summary}); {len(warned)} warnings")
+    for a in anomalies:
+        print(f"anomaly: {a}")
+    return EXIT_SAME
+
+
 def cmd_unpack(argv: Sequence[str]) -> int:
     from eifdiff.unpack import unpack
 
@@ -250,7 +292,7 @@ def _one_line(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack,
-                "normalize": cmd_normalize}
+                "normalize": cmd_normalize, "inventory": cmd_inventory}
     try:
         if argv and argv[0] in handlers:
             return handlers[argv[0]](argv[1:])

@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eifdiff.deep import DeepOptions, deep_diffs
@@ -19,6 +19,9 @@ from eifdiff.diff import diff_images
 from eifdiff.errors import Anomaly
 from eifdiff.load import Limits, LoadedImage, load
 from eifdiff.measure import sections_feeding
+from eifdiff.packages.inventory import inventory, owner_index, owner_of, package_changes
+from eifdiff.packages.known_bad import warnings as known_bad
+from eifdiff.packages.model import PackageChange
 from eifdiff.progress import Progress
 from eifdiff.records import CATEGORIES, LAYERS, Divergence
 from eifdiff.remedies import Remedy, find_remedies
@@ -52,6 +55,8 @@ class Report:
     deep: dict[str, str] = field(default_factory=dict)
     remedies: tuple[Remedy, ...] = ()
     remedies_note: str = ""
+    package_changes: tuple[PackageChange, ...] = ()
+    warnings: tuple[dict[str, str], ...] = ()
 
     @property
     def causes(self) -> tuple[Divergence, ...]:
@@ -68,6 +73,8 @@ class Report:
             "by_layer": {x: by_layer[x] for x in LAYERS if by_layer[x]},
             "causes_by_pcr": {p: by_pcr[p] for p in PCR_NAMES if by_pcr[p]},
             "anomalies": len(self.anomalies),
+            "package_changes": len(self.package_changes),
+            "warnings": len(self.warnings),
         }
 
 
@@ -113,6 +120,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     if result is not None:
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
+    changes, warned, divergences = _packages(a, b, divergences)
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
     note = ""
     if remedies is None:
@@ -122,7 +130,62 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
             note = (f"not computed: the ramdisks hold {size / (1 << 20):.0f} MiB, over the "
                     f"{AUTO_REMEDIES >> 20} MiB automatic limit; pass --remedies to compute them")
     fixes = find_remedies(a, b, divergences) if remedies and divergences else ()
-    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note)
+    return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note,
+                  changes, warned)
+
+
+def _entry_name(d: Divergence) -> tuple[str, str] | None:
+    """(ramdisk, entry name) of a row about a CPIO entry or an ELF inside one."""
+    if d.layer not in ("cpio-entry", "elf") or ":" not in d.path:
+        return None
+    ramdisk, _, rest = d.path.partition(":")
+    return ramdisk, rest.split(":", 1)[0] if d.layer == "elf" else rest
+
+
+def _packages(a: LoadedImage, b: LoadedImage, divergences: tuple[Divergence, ...]
+              ) -> tuple[tuple[PackageChange, ...], tuple[dict[str, str], ...],
+                         tuple[Divergence, ...]]:
+    """Package changes, known-bad warnings (each side), and the rows with their owners."""
+    pa, pb = inventory(a), inventory(b)
+    changes = tuple(package_changes(pa, pb))
+    warned = tuple({"side": side, **w.to_dict()}
+                   for side, pkgs in (("a", pa), ("b", pb)) for w in known_bad(pkgs))
+    if not pa and not pb:
+        return changes, warned, divergences
+    owners: dict[tuple[str, str], str | None] = {}
+    indexes: dict[tuple[str, str], tuple[dict, list]] = {}
+
+    def owner(ramdisk: str, name: str) -> str | None:
+        if (ramdisk, name) not in owners:
+            found = None
+            for side, pkgs in (("b", pb), ("a", pa)):
+                if (side, ramdisk) not in indexes:
+                    mine = [p for p in pkgs if p.ramdisk == ramdisk]
+                    indexes[(side, ramdisk)] = (owner_index(mine), mine)
+                index, mine = indexes[(side, ramdisk)]
+                if (p := owner_of(name, index, mine)) is not None:
+                    found = p.name
+                    break
+            owners[(ramdisk, name)] = found
+        return owners[(ramdisk, name)]
+
+    moved = {(c.ramdisk, c.name): c for c in changes}
+    out = []
+    for d in divergences:
+        key = _entry_name(d)
+        pkg = owner(*key) if key else None
+        if pkg is None:
+            out.append(d)
+            continue
+        change = moved.get((key[0], pkg)) if key else None
+        if change is not None and d.category in ("content", "added", "removed"):
+            hint = (f"Package {pkg} ({change.ecosystem}) went from {change.a or '(absent)'} to "
+                    f"{change.b or '(absent)'}: an unpinned package index or base image; pin "
+                    f"the version (or the image digest) to build the same bytes.")
+            out.append(replace(d, package=pkg, hint=hint))
+        else:
+            out.append(replace(d, package=pkg))
+    return changes, warned, tuple(out)
 
 
 def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,

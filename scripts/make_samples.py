@@ -243,6 +243,74 @@ def customer_tree(app: bytes, pyc_name: str, pyc: bytes) -> list[Entry]:
     return sorted(entries, key=lambda e: e.name.encode())
 
 
+DPKG_STANZA = """Package: {name}
+Status: install ok installed
+Priority: {priority}
+Section: {section}
+Installed-Size: {size}
+Maintainer: Debian maintainers <maintainers@example.invalid>
+Architecture: amd64
+Version: {version}
+Description: {name} (sample)
+
+"""
+APK_DB = """C:Q1sample0000000000000000000000000000=
+P:musl
+V:1.2.4-r2
+A:x86_64
+o:musl
+F:lib
+R:ld-musl-x86_64.so.1
+
+C:Q1sample1111111111111111111111111111=
+P:busybox
+V:1.36.1-r5
+A:x86_64
+o:busybox
+F:bin
+R:busybox
+
+"""
+
+
+def packages_tree(xz: str, libssl: str, requests: str) -> list[Entry]:
+    """A root filesystem recording its packages: dpkg (xz-utils, libssl3, base-files), apk
+    (musl, busybox, unchanged) and a Python distribution (requests), at the given versions."""
+    dpkg = [("base-files", "12.4+deb12u5", "required", "admin"),
+            ("libssl3", libssl, "optional", "libs"), ("xz-utils", xz, "standard", "utils")]
+    status = "".join(DPKG_STANZA.format(name=n, version=v, priority=p, section=s, size=100)
+                     for n, v, p, s in dpkg)
+    lib = "usr/lib/x86_64-linux-gnu/libssl.so.3"
+    site = "usr/lib/python3/dist-packages"
+    dist = f"{site}/requests-{requests}.dist-info"
+    record = (f"requests/__init__.py,,\n{dist.rsplit('/', 1)[1]}/METADATA,,\n"
+              f"{dist.rsplit('/', 1)[1]}/RECORD,,\n")
+    files = {
+        "var/lib/dpkg/status": status,
+        "var/lib/dpkg/info/base-files.list": "/.\n/etc\n/etc/os-release\n",
+        "var/lib/dpkg/info/libssl3:amd64.list": f"/.\n/usr\n/usr/lib\n/{lib}\n",
+        "var/lib/dpkg/info/xz-utils.list": "/.\n/usr\n/usr/bin\n/usr/bin/xz\n",
+        "usr/bin/xz": f"xz (XZ Utils) {xz.split('-')[0]}\n",
+        lib: f"OpenSSL {libssl.split('-')[0]} (sample shared object)\n",
+        "lib/apk/db/installed": APK_DB,
+        "bin/busybox": "busybox 1.36.1\n",
+        "lib/ld-musl-x86_64.so.1": "musl 1.2.4\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: requests\nVersion: {requests}\n",
+        f"{dist}/RECORD": record,
+        f"{site}/requests/__init__.py": f'__version__ = "{requests}"\n',
+        "etc/os-release": 'NAME="Example"\nVERSION_ID="1"\n',
+    }
+    entries = [Entry("cmd", 0o644, b"/usr/bin/xz\n"), Entry("env", 0o644, b"PATH=/usr/bin\n")]
+    entries += [Entry("rootfs/" + k, 0o755 if k.startswith(("usr/bin", "bin")) else 0o644,
+                      v.encode()) for k, v in files.items()]
+    dirs = {"rootfs/" + d for d in ("dev", "proc", "run", "sys", "tmp")}
+    for e in entries:
+        parts = e.name.split("/")[:-1]
+        dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    entries += [Entry(d, 0o755) for d in dirs]
+    return sorted(entries, key=lambda e: e.name.encode())
+
+
 def members(entries: list[Entry]) -> list[CpioMember]:
     """Members as cpio --reproducible --owner=0:0 writes them: fixed mtime, inodes 0, 1, 2..."""
     subdirs: dict[str, int] = {}
@@ -392,6 +460,12 @@ def _pairs(b: Builds) -> dict[str, tuple[Image, Image]]:
         "kernel-host": (base, replace(base, kernel=kernel(KERNEL_VERSION_B))),
         "gzip-header": (with_customer(gzipped(cust, *GZIP_A)),
                         with_customer(gzipped(cust, *GZIP_B))),
+        "packages": (
+            with_customer(write_archive(members(packages_tree("5.4.1-0.2", "3.0.11-1~deb12u2",
+                                                              "2.31.0")))),
+            with_customer(write_archive(members(packages_tree("5.6.1-1", "3.0.13-1~deb12u1",
+                                                              "2.32.3")))),
+        ),
     }
 
 
@@ -408,6 +482,7 @@ EXPECTED = {
     "signature": {"PCR0": True, "PCR1": True, "PCR2": True, "PCR8": False},
     "kernel-host": {"PCR0": False, "PCR1": False, "PCR2": True},
     "gzip-header": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "packages": {"PCR0": False, "PCR1": True, "PCR2": False},
 }
 
 

@@ -44,6 +44,7 @@ DOCUMENTED_CAUSES: dict[str, set[str]] = {
     "signature": {"signature"},
     "kernel-host": {"build-host", "timestamp"},  # user@host and the build date
     "gzip-header": {"timestamp", "build-path"},  # gzip MTIME, and FNAME filed as a build path
+    "packages": {"content", "added", "removed"},  # new package versions: real content
 }
 # Which PCRs differ in each pair (samples/README.md, "PCRs:" lines).
 DIFFERING_PCRS: dict[str, set[str]] = {
@@ -52,6 +53,7 @@ DIFFERING_PCRS: dict[str, set[str]] = {
     "cpio-inode": {"PCR0", "PCR2"}, "cpio-mode": {"PCR0", "PCR2"},
     "elf-build-path": {"PCR0", "PCR2"}, "signature": {"PCR8"},
     "kernel-host": {"PCR0", "PCR1"}, "gzip-header": {"PCR0", "PCR2"},
+    "packages": {"PCR0", "PCR2"},
 }
 # Which cause rows each documented story must produce: (path, field, category).
 KEY_ROWS: dict[str, set[tuple[str, str, str]]] = {

@@ -33,6 +33,7 @@ PATTERNS = {
     "signature": {"PCR0": True, "PCR1": True, "PCR2": True, "PCR8": False},
     "kernel-host": {"PCR0": False, "PCR1": False, "PCR2": True},
     "gzip-header": {"PCR0": False, "PCR1": True, "PCR2": False},
+    "packages": {"PCR0": False, "PCR1": True, "PCR2": False},
 }
 
 

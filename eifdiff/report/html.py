@@ -16,7 +16,7 @@ from typing import Any
 
 from eifdiff.compare import FileSummary, Report
 from eifdiff.records import Divergence
-from eifdiff.report.text import rank
+from eifdiff.report.text import by_package, rank
 
 PAGE = 500
 HINTS_SHOWN = 100
@@ -50,6 +50,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.eq td.eqc { color: var(--ok); font-weight: 600; }
 tr.ne td { background: #fff5f5; } tr.ne td.eqc { color: var(--bad); font-weight: 700; }
 #divs { width: 100%; }
+p.warn { background: #fff3cd; border: 1px solid #e0b400; padding: .5rem .75rem; }
 #divs th { cursor: pointer; user-select: none; white-space: nowrap; position: sticky; top: 0; }
 #divs th[data-sort="asc"]::after { content: " \\25B2"; }
 #divs th[data-sort="desc"]::after { content: " \\25BC"; }
@@ -403,10 +404,37 @@ def _remedies(report: Report) -> str:
             + "".join(rows) + "</table>\n")
 
 
+def _warnings(report: Report) -> str:
+    return "".join(
+        f'<p class="warn"><strong>Warning</strong> ({_e(w["side"])}): {_e(w["ecosystem"])} '
+        f'<strong>{_e(w["name"])}</strong> {_e(w["version"])} in {_e(w["ramdisk"])} '
+        f'({_e(w["advisory"])}): {_e(w["message"])}</p>\n' for w in report.warnings)
+
+
+def _packages(report: Report) -> str:
+    if not report.package_changes:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(c.ramdisk)}</td><td>{_e(c.ecosystem)}</td><td>{_e(c.name)}</td>"
+        f"<td>{_e(c.a or '')}</td><td>{_e(c.b or '')}</td><td>{_e(c.kind)}</td></tr>"
+        for c in report.package_changes)
+    out = ("<h2>Package changes</h2>\n<table><tr><th>ramdisk</th><th>ecosystem</th>"
+           "<th>package</th><th>a</th><th>b</th><th>change</th></tr>" + rows + "</table>\n")
+    groups = by_package(report)
+    if groups:
+        out += ("<h2>Divergent files by package</h2>\n<table><tr><th>package</th><th>rows</th>"
+                "<th>categories</th><th>example</th></tr>" + "".join(
+                    f"<tr><td>{_e(p)}</td><td class=\"num\">{n}</td><td>"
+                    f"{_e(', '.join(f'{k} {v}' for k, v in c.most_common()))}</td>"
+                    f"<td>{_e(ex)}</td></tr>" for p, n, c, ex in groups) + "</table>\n")
+    return out
+
+
 def report_html(report: Report) -> str:
     """The whole report as one self-contained HTML page."""
     return "".join((
-        _head(report), _header(report), _files(report), _pcrs(report), _remedies(report),
+        _head(report), _header(report), _warnings(report), _files(report), _pcrs(report),
+        _remedies(report), _packages(report),
         _counts(report),
         _hints(report), _divergences(report), _anomalies(report), _deep(report),
         _json_script(table_data(report)), "\n", _script(), "</body>\n</html>\n",

@@ -27,6 +27,8 @@ def report_json(report: Report) -> dict[str, Any]:
         "anomalies": [{"path": x.path, "offset": x.offset, "message": x.message}
                       for x in report.anomalies],
     }
+    doc["package_changes"] = [c.to_dict() for c in report.package_changes]
+    doc["warnings"] = list(report.warnings)
     doc["remedies"] = [r.to_dict() for r in report.remedies]
     if report.remedies_note:
         doc["remedies_note"] = report.remedies_note

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from eifdiff.compare import FileSummary, Report
 from eifdiff.records import Divergence
-from eifdiff.report.text import rank
+from eifdiff.report.text import by_package, rank
 
 TOP = 50
 CELL = 80  # characters of a value shown in a table cell
@@ -223,11 +223,35 @@ def _remedies(report: Report) -> list[str]:
     return lines
 
 
+def _warnings(report: Report) -> list[str]:
+    return ["", *(f"> **Warning** ({_text(w['side'])}): `{w['ecosystem']}` **{_text(w['name'])}** "
+                  f"{_text(w['version'])} in {w['ramdisk']} — {_text(w['advisory'])}: "
+                  f"{_text(w['message'])}" for w in report.warnings)] if report.warnings else []
+
+
+def _packages(report: Report) -> list[str]:
+    if not report.package_changes:
+        return []
+    rows = [(_code(c.ramdisk), _code(c.ecosystem), _code(c.name), _code(c.a), _code(c.b))
+            for c in report.package_changes[:200]]
+    lines = ["", "### Package changes", "",
+             *_table(("ramdisk", "ecosystem", "package", "a", "b"), rows)]
+    if len(report.package_changes) > 200:
+        lines.append(f"_{len(report.package_changes) - 200:,} more package changes not shown._")
+    groups = by_package(report)
+    if groups:
+        lines += ["", "### Divergent files by package", "",
+                  *_table(("package", "rows", "categories", "example"), [
+                      (_code(p), str(n), ", ".join(f"{k} {v}" for k, v in c.most_common()),
+                       _code(e)) for p, n, c, e in groups[:100]])]
+    return lines
+
+
 def report_markdown(report: Report, *, top: int = TOP) -> str:
     """The report as GitHub-flavoured Markdown, at most about `LIMIT` bytes."""
     table, shown = _top(rank(report.divergences), top)
-    lines = [*_head(report), *_pcrs(report), *_remedies(report), *_counts(report), *table,
-             *_hints(shown), *_anomalies(report)]
+    lines = [*_head(report), *_warnings(report), *_pcrs(report), *_remedies(report),
+             *_packages(report), *_counts(report), *table, *_hints(shown), *_anomalies(report)]
     used = _size("\n".join(lines))
     lines += _deep(report, LIMIT - used - 200)
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from eifdiff.compare import Report
@@ -16,6 +17,39 @@ def _cut(v: object, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def by_package(report: Report) -> list[tuple[str, int, Counter[str], str]]:
+    """Cause rows grouped by owning package: (package, rows, categories, example path), largest
+    group first; rows no package owns come last as "(no package)"."""
+    groups: dict[str, list[Divergence]] = {}
+    for d in report.causes:
+        if d.layer in ("cpio-entry", "elf"):
+            groups.setdefault(d.package or "(no package)", []).append(d)
+    out = [(k, len(v), Counter(d.category for d in v), v[0].path) for k, v in groups.items()]
+    return sorted(out, key=lambda g: (g[0] == "(no package)", -g[1], g[0]))
+
+
+def warning_lines(report: Report) -> list[str]:
+    return [f"WARNING: {w['side']}: {w['ecosystem']} {w['name']} {w['version']} in "
+            f"{w['ramdisk']} ({w['advisory']}): {w['message']}" for w in report.warnings]
+
+
+def package_lines(report: Report) -> list[str]:
+    """Package changes, then the divergent files grouped by package (when packages changed)."""
+    if not report.package_changes:
+        return []
+    lines = ["", f"package changes ({len(report.package_changes)}):"]
+    for c in report.package_changes:
+        lines.append(f"  {c.ramdisk} {c.ecosystem} {c.name}: {c.a or '(absent)'} -> "
+                     f"{c.b or '(absent)'}")
+    groups = by_package(report)
+    if groups:
+        lines += ["", "divergent files by package:"]
+        for pkg, n, cats, example in groups:
+            kinds = ", ".join(f"{k} {v}" for k, v in cats.most_common())
+            lines.append(f"  {pkg}: {n} rows ({kinds}), e.g. {example}")
+    return lines
+
+
 def rank(divergences: Iterable[Divergence]) -> list[Divergence]:
     """Causes first, those moving more PCRs first, then in report order."""
     rows = list(divergences)
@@ -25,7 +59,8 @@ def rank(divergences: Iterable[Divergence]) -> list[Divergence]:
 def report_text(report: Report, *, top: int = TOP) -> str:
     s = report.summary()
     lines = [f"verdict: {report.verdict}   ({s['causes']} causes, "
-             f"{s['divergences'] - s['causes']} derived, {s['anomalies']} anomalies)", ""]
+             f"{s['divergences'] - s['causes']} derived, {s['anomalies']} anomalies)",
+             *warning_lines(report), ""]
     lines.append(f"  a: {report.a.path}  ({report.a.size} bytes, sha256 {report.a.sha256[:16]}…)")
     lines.append(f"  b: {report.b.path}  ({report.b.size} bytes, sha256 {report.b.sha256[:16]}…)")
     lines.append("")
@@ -45,13 +80,15 @@ def report_text(report: Report, *, top: int = TOP) -> str:
         lines.append(f"top divergences ({min(top, len(ranked))} of {len(ranked)}):")
         for d in ranked[:top]:
             pcrs = ",".join(d.pcrs) or "no PCR"
+            owner = f"  [{d.package}]" if d.package else ""
             lines.append(f"  [{d.category}] {d.path}  {d.field}: {_cut(d.a, 40)} -> "
-                         f"{_cut(d.b, 40)}  ({pcrs})")
+                         f"{_cut(d.b, 40)}  ({pcrs}){owner}")
         hints = dict.fromkeys(d.hint for d in ranked[:top] if d.is_cause)
         if hints:
             lines.append("")
             lines.append("what usually causes them:")
             lines += [f"  - {h}" for h in hints]
+    lines += package_lines(report)
     if report.remedies:
         lines.append("")
         lines += remedy_lines(report)
