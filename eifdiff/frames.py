@@ -81,9 +81,11 @@ def entries(a: LoadedImage, b: LoadedImage) -> pd.DataFrame:
     df["differs"] = df.apply(changed, axis=1) if len(df) else pd.Series(dtype=str)
     df["status"] = df["_merge"].map({"both": "same", "left_only": "removed",
                                      "right_only": "added"}).astype(str)
-    df.loc[(df["status"] == "same") & (df["differs"].str.replace("index", "") != ""),
-           "status"] = "changed"
-    df.loc[(df["status"] == "same") & (df["differs"] == "index"), "status"] = "moved"
+    # an entry that only moved (its inode number following its new place) is "moved"
+    only_moved = df["differs"].map(lambda d: bool(d) and set(d.split(",")) <= {"index", "ino"})
+    df.loc[(df["status"] == "same") & only_moved & df["differs"].str.contains("index"),
+           "status"] = "moved"
+    df.loc[(df["status"] == "same") & (df["differs"] != ""), "status"] = "changed"
     for f in ("mode_a", "mode_b"):
         df[f] = df[f].map(lambda m: f"{int(m):06o}" if pd.notna(m) else m)
     return df.drop(columns="_merge")
@@ -101,6 +103,10 @@ def elf_sections(fa: ElfFacts, fb: ElfFacts) -> pd.DataFrame:
     return df
 
 
+ELF_SUMMARY = ("entry", "build_id_a", "build_id_b", "comp_dir_a", "comp_dir_b", "producer_a",
+               "producer_b", "sections_differing")
+
+
 def elf_summary(pairs: Sequence[tuple[str, ElfFacts, ElfFacts]]) -> pd.DataFrame:
     """Per ELF entry: build-ids, DWARF build directories and producers on both sides."""
     rows = []
@@ -114,11 +120,15 @@ def elf_summary(pairs: Sequence[tuple[str, ElfFacts, ElfFacts]]) -> pd.DataFrame
             "producer_a": first(fa, "DW_AT_producer"), "producer_b": first(fb, "DW_AT_producer"),
             "sections_differing": sum(1 for s in elf_sections(fa, fb)["equal"] if not s),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(ELF_SUMMARY))
+
+
+REMEDY_COLUMNS = ("normalization", "kind", "fixes", "identical files")
 
 
 def remedies(report: Report) -> pd.DataFrame:
-    """The counterfactual PCRs: one row per normalization (or combination) tried."""
+    """The counterfactual PCRs: one row per normalization (or combination) tried; the columns
+    are there even when no normalization applies."""
     rows = []
     for r in report.remedies:
         row = {"normalization": r.name or "(none applies)", "kind": r.kind, "fixes": r.fixes,
@@ -130,4 +140,47 @@ def remedies(report: Report) -> pd.DataFrame:
         row["remaining"] = "; ".join(f"{x['category']} ({x['count']})" for x in r.remaining)
         row["note"] = r.note
         rows.append(row)
-    return pd.DataFrame(rows)
+    pcr_columns = [f"{k} {x}" for k in report.pcr_equal for x in ("equal", "a", "b")]
+    return pd.DataFrame(rows, columns=[*REMEDY_COLUMNS, *pcr_columns, "remaining", "note"])
+
+
+def remaining(report: Report) -> pd.DataFrame:
+    """What no normalization removes (from the remedies), or, when none was tried, every cause
+    that moves a PCR: category, rows, an example, and the usual fix."""
+    items = [x for r in report.remedies for x in r.remaining]
+    if not items and not report.remedies:
+        df = divergences(report.causes)
+        df = df[df["pcrs"] != ""]
+        items = [{"category": str(cat), "count": len(g), "example": g["path"].iloc[0],
+                  "field": g["field"].iloc[0], "hint": g["hint"].iloc[0]}
+                 for cat, g in df.groupby("category", observed=True)]
+    return pd.DataFrame(items, columns=["category", "count", "example", "field", "hint"])
+
+
+def remedy_grid(report: Report) -> pd.DataFrame:
+    """Which PCRs are equal as built and after each normalization tried (rows), per PCR."""
+    rows = {"as built": dict(report.pcr_equal)}
+    for r in report.remedies:
+        label = "(none applies)" if r.kind == "none" else f"{r.name} ({r.kind})"
+        rows[label] = dict(r.pcr_equal_after)
+    return pd.DataFrame.from_dict(rows, orient="index").astype(bool)
+
+
+def packages(pa: Iterable[object], pb: Iterable[object]) -> pd.DataFrame:
+    """The packages of both images side by side, with a status (same, changed, added,
+    removed)."""
+    def table(pkgs: Iterable[object]) -> pd.DataFrame:
+        rows = [{"ramdisk": p.ramdisk, "ecosystem": p.ecosystem, "name": p.name,  # type: ignore
+                 "version": p.version} for p in pkgs]  # type: ignore[attr-defined]
+        df = pd.DataFrame(rows, columns=["ramdisk", "ecosystem", "name", "version"])
+        return df.groupby(["ramdisk", "ecosystem", "name"], as_index=False)["version"].agg(
+            lambda v: ", ".join(sorted(set(v))))
+
+    df = table(pa).merge(table(pb), on=["ramdisk", "ecosystem", "name"], how="outer",
+                         suffixes=("_a", "_b"))
+    df["status"] = "same"
+    df.loc[df["version_a"].isna(), "status"] = "added"
+    df.loc[df["version_b"].isna(), "status"] = "removed"
+    df.loc[df["version_a"].notna() & df["version_b"].notna()
+           & (df["version_a"] != df["version_b"]), "status"] = "changed"
+    return df.sort_values(["ramdisk", "ecosystem", "name"]).reset_index(drop=True)

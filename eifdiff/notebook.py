@@ -79,8 +79,14 @@ class Comparison:
         df = self._entries
         return df[df["status"] == status] if status else df
 
-    def order(self, ramdisk: str = "ramdisk[1]") -> pd.DataFrame:
-        """Archive positions of the common entries of one ramdisk on both sides."""
+    def ramdisks(self) -> list[str]:
+        """Names of the ramdisks of side a (`ramdisk[0]`, ...)."""
+        return [r.name for r in self.a.ramdisks]
+
+    def order(self, ramdisk: str | None = None) -> pd.DataFrame:
+        """Archive positions of the common entries of one ramdisk (default: the last one, the
+        application's) on both sides."""
+        ramdisk = ramdisk or (self.ramdisks() or ["ramdisk[0]"])[-1]
         df = self._entries
         df = df[(df["ramdisk"] == ramdisk) & df["index_a"].notna() & df["index_b"].notna()]
         out = df[["name", "index_a", "index_b"]].astype({"index_a": int, "index_b": int})
@@ -100,9 +106,12 @@ class Comparison:
 
     def elf_entries(self) -> list[str]:
         """Paths of the entries that are ELF files on both sides and differ."""
-        paths = dict.fromkeys(
-            d.path.rsplit(":", 1)[0] if d.path.count(":") > 1 else d.path
-            for d in self.report.divergences if d.layer == "elf")
+        def entry(path: str) -> str:
+            ramdisk, _, rest = path.partition(":")
+            return f"{ramdisk}:{rest.split(':', 1)[0]}"
+
+        paths = dict.fromkeys(entry(d.path) for d in self.report.divergences
+                              if d.layer == "elf")
         return [p for p in paths if is_elf(self.member(p, "a").data)]
 
     def elf_facts(self, path: str) -> tuple[ElfFacts, ElfFacts]:
@@ -134,7 +143,43 @@ class Comparison:
 
     # --- remedies ----------------------------------------------------------------------------
     def remedies(self) -> pd.DataFrame:
+        """One row per normalization tried: PCRs after, whether it fixes the pair."""
         return frames.remedies(self.report)
+
+    def remaining(self) -> pd.DataFrame:
+        """What no normalization removes, with an example and the usual fix."""
+        return frames.remaining(self.report)
+
+    def remedy_grid(self) -> pd.DataFrame:
+        """PCR equality as built and after each normalization."""
+        return frames.remedy_grid(self.report)
+
+    # --- packages ----------------------------------------------------------------------------
+    @cached_property
+    def _packages(self) -> tuple[list, list]:
+        from eifdiff.packages.inventory import inventory
+
+        return inventory(self.a), inventory(self.b)
+
+    def packages(self, status: str | None = None) -> pd.DataFrame:
+        """Every package of both images side by side; `status`: same, changed, added,
+        removed."""
+        df = frames.packages(*self._packages)
+        return df[df["status"] == status] if status else df
+
+    def warnings(self) -> pd.DataFrame:
+        """Known-bad package versions found on either side."""
+        return pd.DataFrame(list(self.report.warnings),
+                            columns=["side", "ecosystem", "name", "version", "advisory",
+                                     "message", "ramdisk"])
+
+    def divergences_by_package(self) -> pd.DataFrame:
+        """Cause rows about files, counted per owning package and category."""
+        df = self.divergences(causes_only=True)
+        df = df[df["layer"].isin(["cpio-entry", "elf"])]
+        df = df.assign(package=df["package"].fillna("(no package)"))
+        return (df.groupby(["package", "category"], observed=True).size().rename("rows")
+                .reset_index().sort_values("rows", ascending=False))
 
     # --- figures -----------------------------------------------------------------------------
     def plot_categories(self) -> Figure:
@@ -148,6 +193,12 @@ class Comparison:
 
     def plot_size_deltas(self, top: int = 30) -> Figure:
         return plots.size_deltas(self._entries, top)
+
+    def plot_remedies(self) -> Figure:
+        return plots.remedy_grid(self.remedy_grid())
+
+    def plot_packages(self) -> Figure:
+        return plots.package_changes(self.packages())
 
     # --- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:

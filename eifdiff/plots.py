@@ -37,12 +37,16 @@ def category_counts(report: Report) -> Figure:
     ax2.set_title("by layer")
     ax2.set_xlabel("rows")
     _empty_note(ax1, not cats)
+    _empty_note(ax2, not layers)
     return fig
 
 
-def _empty_note(ax: Axes, empty: bool) -> None:
+def _empty_note(ax: Axes, empty: bool, text: str = "no divergences") -> None:
     if empty:
-        ax.text(0.5, 0.5, "no divergences", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
+                color="#52606d")
 
 
 def divergence_map(report: Report) -> Figure:
@@ -72,6 +76,9 @@ def divergence_map(report: Report) -> Figure:
     ax.set_title("where the divergences are")
     if seen:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    else:
+        ax.text(0.5, 1.02, "no divergences with file offsets", ha="center", va="bottom",
+                transform=ax.transAxes, color="#52606d")
     return fig
 
 
@@ -105,5 +112,47 @@ def size_deltas(entries: pd.DataFrame, top: int = 30) -> Figure:
         ax.invert_yaxis()
     ax.set_xlabel("size in b minus size in a (bytes)")
     ax.set_title("per-entry size changes")
-    _empty_note(ax, df.empty)
+    _empty_note(ax, df.empty, "no entry changed size")
+    return fig
+
+
+def remedy_grid(grid: pd.DataFrame) -> Figure:
+    """Green where a PCR is equal, red where it differs: as built and after each normalization
+    (from `frames.remedy_grid`)."""
+    from matplotlib.colors import ListedColormap
+
+    fig = Figure(figsize=(2.5 + 1.1 * max(grid.shape[1], 1), 1.0 + 0.45 * len(grid)),
+                 layout="constrained")
+    ax = fig.subplots()
+    if grid.shape[1]:
+        ax.imshow(grid.to_numpy(dtype=float), cmap=ListedColormap(["#f4b4b4", "#b5e0b5"]),
+                  vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), list(grid.columns))
+        ax.set_yticks(range(len(grid)), list(grid.index))
+        for i, row in enumerate(grid.itertuples(index=False)):
+            for j, eq in enumerate(row):
+                ax.text(j, i, "=" if eq else "≠", ha="center", va="center", fontsize=13)
+    ax.set_title("PCRs equal after normalizing both images")
+    return fig
+
+
+def package_changes(packages: pd.DataFrame) -> Figure:
+    """Packages per ecosystem by status (same, changed, added, removed), from
+    `frames.packages`."""
+    fig = Figure(figsize=(8, 3), layout="constrained")
+    ax = fig.subplots()
+    if len(packages):
+        counts = packages.groupby(["ecosystem", "status"]).size().unstack(fill_value=0)
+        colours = {"same": "#c8ced6", "changed": "#d9822b", "added": "#54a24b",
+                   "removed": "#e45756"}
+        left = pd.Series(0, index=counts.index)
+        for status in ("same", "changed", "added", "removed"):
+            if status in counts:
+                ax.barh(list(counts.index), counts[status], left=left, color=colours[status],
+                        label=status)
+                left = left + counts[status]
+        ax.legend(fontsize=8)
+        ax.set_xlabel("packages")
+    _empty_note(ax, packages.empty, "no package database found")
+    ax.set_title("packages by ecosystem")
     return fig

@@ -389,7 +389,7 @@ REMEDIES = [
         figure of which PCRs are equal after each one, and the hints for whatever no
         normalization removes.
     """),
-    imports("from matplotlib.colors import ListedColormap"),
+    imports(),
     parameters(pair="cpio-order"),
     HELPERS,
     OPEN,
@@ -399,12 +399,9 @@ REMEDIES = [
         display(Markdown(f"Verdict as built: **`{c.verdict}`**; {len(remedies)} remed(ies) tried."))
         if remedies.empty:
             display(Markdown("No normalization is needed or applies to these differences."))
-            display(c.pcrs().style.apply(shade_rows("equal"), axis=1)
-                    .format({"a": short, "b": short}))
-        else:
-            digests = [col for col in remedies.columns if col.endswith((" a", " b"))]
-            display(remedies.style.apply(shade_rows("fixes", "#e3f4e1", when=True), axis=1)
-                    .format({col: short for col in digests}))
+        digests = [col for col in remedies.columns if col.endswith((" a", " b"))]
+        display(remedies.style.apply(shade_rows("fixes", "#e3f4e1", when=True), axis=1)
+                .format({col: short for col in digests}))
     """),
     md("""
         ## PCR equality after each normalization
@@ -412,67 +409,82 @@ REMEDIES = [
         Green: equal, red: different. The first row is the files as built.
     """),
     code("""
-        as_built = c.pcrs()["equal"].rename("as built")
-        rows = [as_built]
-        for _, r in remedies.iterrows():
-            row = pd.Series({pcr: r.get(f"{pcr} equal") for pcr in as_built.index},
-                            name=f"{r['normalization']} ({r['kind']})")
-            rows.append(row)
-        grid = pd.DataFrame(rows).astype(bool)
-
-        fig, ax = plt.subplots(figsize=(2 + 1.2 * grid.shape[1], 0.9 + 0.5 * len(grid)),
-                               layout="constrained")
-        ax.imshow(grid.to_numpy(dtype=float), cmap=ListedColormap(["#f4b4b4", "#b5e0b5"]),
-                  vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(range(grid.shape[1]), grid.columns)
-        ax.set_yticks(range(len(grid)), grid.index)
-        for i, (_, row) in enumerate(grid.iterrows()):
-            for j, eq in enumerate(row):
-                ax.text(j, i, "=" if eq else "≠", ha="center", va="center", fontsize=13)
-        ax.set_title("PCR equal after normalizing both images")
-        plt.show()
-        grid
+        display(c.plot_remedies())
+        c.remedy_grid()
     """),
     md("""
         ## What remains, and the hints
 
-        The causes that no normalization removes (from the `remaining` column), grouped by
-        category with the hint for each. When a normalization makes every PCR equal, nothing
-        that is measured remains.
+        The causes that no normalization removes, with an example and how to fix each at the
+        source. Empty when a normalization makes every PCR equal (or nothing differs).
     """),
     code("""
-        causes = c.divergences(causes_only=True)
-        fixing = remedies[remedies["fixes"]] if len(remedies) else remedies
-        remaining_text = "; ".join(remedies["remaining"]) if len(remedies) else ""
-        in_remaining = causes["category"].astype(str).map(lambda cat: f"{cat} (" in remaining_text)
-        left = causes[in_remaining.astype(bool)]
+        left = c.remaining()
+        fixing = remedies[remedies["fixes"]]
         if len(fixing):
             names = ", ".join(f"`{n}`" for n in fixing["normalization"])
             display(Markdown(f"Every PCR becomes equal with {names}; nothing measured remains."))
-        elif causes.empty:
-            display(Markdown("No causes: the files are identical."))
         elif left.empty:
-            display(Markdown("The PCRs are already equal; the causes below change only "
-                             "unmeasured bytes."))
-            left = causes
+            display(Markdown("Nothing measured differs."))
         else:
-            display(Markdown("No normalization makes every PCR equal. What remains, and how to "
-                             "fix it at the source:"))
-        hints = (left.groupby(["category", "hint"], observed=True)
-                 .agg(rows=("path", "size"), pcrs=("pcrs", "first"), example=("path", "first"),
-                      field=("field", "first"))
-                 .sort_values("rows", ascending=False)
-                 .reset_index())
-        display(hints.style.set_properties(subset=["hint"], **{"text-align": "left"}))
+            display(Markdown("No normalization makes every PCR equal. What remains:"))
+        display(left.style.set_properties(subset=["hint"], **{"text-align": "left"}))
     """),
     CLOSE,
 ]
+
+
+# --- 05-packages ---------------------------------------------------------------------------
+PACKAGES = [
+    md("""
+        # Which packages changed, and which package owns each divergent file?
+
+        Many mismatches are not timestamps at all: an unpinned base image or package index
+        pulled another version of something. This notebook lists the packages both images
+        record (dpkg, apk, rpm, Python distributions, Go modules), side by side with the
+        changed ones highlighted, warns about versions that must never ship (such as xz 5.6.0
+        and 5.6.1), and groups the divergent files by the package that owns them.
+    """),
+    imports(),
+    parameters(pair="packages"),
+    HELPERS,
+    OPEN,
+    md("## Known-bad versions"),
+    code("""
+        warnings = c.warnings()
+        if warnings.empty:
+            display(Markdown("No known-bad package version in either image."))
+        else:
+            display(Markdown(f"**{len(warnings)} warning(s)**: a version that must never ship."))
+        warnings
+    """),
+    md("## Packages side by side (changed, added and removed highlighted)"),
+    code("""
+        packages = c.packages()
+        colours = {"changed": "#fde2e1", "added": "#e3f4e1", "removed": "#fff3cd"}
+
+        def by_status(row):
+            return [f"background-color: {colours.get(row['status'], '')}"] * len(row)
+
+        display(Markdown(f"{len(packages)} packages; "
+                         f"{(packages['status'] != 'same').sum()} changed, added or removed."))
+        display(c.plot_packages())
+        packages.style.apply(by_status, axis=1)
+    """),
+    md("## Divergent files by owning package"),
+    code("""
+        c.divergences_by_package()
+    """),
+    CLOSE,
+]
+
 
 NOTEBOOKS: dict[str, list[str]] = {
     "01-overview.ipynb": OVERVIEW,
     "02-ramdisk-entries.ipynb": ENTRIES,
     "03-binaries.ipynb": BINARIES,
     "04-remedies.ipynb": REMEDIES,
+    "05-packages.ipynb": PACKAGES,
 }
 
 

@@ -22,14 +22,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = REPO_ROOT / "notebooks"
 GENERATOR = REPO_ROOT / "scripts" / "make_notebooks.py"
 
-NOTEBOOKS = ("01-overview", "02-ramdisk-entries", "03-binaries", "04-remedies")
+NOTEBOOKS = ("01-overview", "02-ramdisk-entries", "03-binaries", "04-remedies", "05-packages")
 # Each notebook on a pair it is about and on the identical pair (its empty states); the
-# overview on both of those pairs. Nine runs, in parallel threads.
+# overview on both of those pairs. Eleven runs, in parallel threads.
 PAIRS = {
     "01-overview": ("elf-build-path", "cpio-order", "identical"),
     "02-ramdisk-entries": ("cpio-order", "identical"),
     "03-binaries": ("elf-build-path", "identical"),
     "04-remedies": ("cpio-order", "identical"),
+    "05-packages": ("packages", "identical"),
 }
 RUNS = [(nb, pair) for nb in NOTEBOOKS for pair in PAIRS[nb]]
 
@@ -37,7 +38,9 @@ RUNS = [(nb, pair) for nb in NOTEBOOKS for pair in PAIRS[nb]]
 PUBLIC = {
     "summary", "pcrs", "sections", "divergences", "categories", "entries", "order",
     "elf_entries", "elf_sections", "binaries", "deep", "remedies", "plot_categories",
-    "plot_map", "plot_mtimes", "plot_size_deltas", "verdict", "close",
+    "plot_map", "plot_mtimes", "plot_size_deltas", "verdict", "close", "remaining",
+    "remedy_grid", "plot_remedies", "packages", "warnings", "divergences_by_package",
+    "plot_packages", "ramdisks",
 }
 ALLOWED_IMPORTS = {"eifdiff", "pandas", "matplotlib.pyplot", "matplotlib.colors",
                    "IPython.display"}
