@@ -32,12 +32,13 @@ class SignatureInfo:
     payload_matches_pcr0: bool
     cose_verifies: bool
     entries: int
+    certificate_whole: bool = True
 
     @property
     def check(self) -> bool:
         """The reference reader's SignatureCheck: the COSE signature verifies with the
         certificate's key and signs PCR0 (register 0) as recomputed from the file."""
-        return self.cose_verifies and self.payload_matches_pcr0
+        return self.cose_verifies and self.payload_matches_pcr0 and self.certificate_whole
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,37 @@ def _read_signature(
     except FormatError as exc:
         anomalies.append(Anomaly("signature", str(exc), s.data_offset))
         payload = None
+    extra = sig.trailing_bytes(_data(view, s))
+    if extra:
+        anomalies.append(Anomaly("signature", f"{extra} bytes after the signature section's CBOR "
+                                 "(the reference reader refuses them)", s.data_offset))
     if len(entries) > 1:
         anomalies.append(Anomaly("signature", f"{len(entries)} signature entries; only the first "
                                  "is used", s.data_offset))
     matches = payload is not None and payload.register_index == 0 and \
         payload.register_value == pcr0
+    try:
+        info, der = sig.certificate_info(cert), sig.certificate_der(cert)
+    except Exception as exc:  # a certificate damaged in ways its parser only finds late
+        anomalies.append(Anomaly("signature", f"{where}: signing certificate cannot be read: "
+                                 f"{type(exc).__name__}: {exc}", s.data_offset))
+        return None
+    whole = "unreadable" not in info["IssuerName"] and info["Algorithm"] != "unreadable"
+    if not whole:
+        anomalies.append(Anomaly("signature", f"{where}: parts of the signing certificate cannot "
+                                 "be read (issuer or algorithm); it is not trusted",
+                                 s.data_offset))
     return SignatureInfo(
         certificate_pem=first.certificate_pem,
-        certificate=sig.certificate_info(cert),
-        pcr8=pcr8(sig.certificate_der(cert)).hex(),
+        certificate=info,
+        pcr8=pcr8(der).hex(),
         algorithm=cose.algorithm_name,
         register_index=payload.register_index if payload else None,
         register_value=payload.register_value.hex() if payload else None,
         payload_matches_pcr0=matches,
         cose_verifies=sig.verify_cose(cose, cert),
         entries=len(entries),
+        certificate_whole=whole,
     )
 
 

@@ -19,6 +19,7 @@ from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import (
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_SIZE,
+    DecompressionLimit,
     GzipHeader,
     decompress_to,
     detect,
@@ -143,31 +144,15 @@ def _release(temps: list[tuple[object, mmap.mmap]]) -> None:
     temps.clear()
 
 
+MAX_PIECES = 4096
+
+
 @dataclass
 class Limits:
     """Bounds on decompression: total output per stream and expansion ratio."""
 
     max_size: int = DEFAULT_MAX_SIZE
     max_ratio: int = DEFAULT_MAX_RATIO
-
-
-def _decompress(
-    view: memoryview, fmt: str, limits: Limits, temps: list[tuple[object, mmap.mmap]]
-) -> tuple[memoryview, int]:
-    handle = tempfile.TemporaryFile(prefix="eifdiff-")  # noqa: SIM115 (kept open while mapped)
-    try:
-        written, consumed = decompress_to(view, fmt, handle, max_size=limits.max_size,
-                                          max_ratio=limits.max_ratio)
-        handle.flush()
-    except BaseException:
-        handle.close()
-        raise
-    if not written:
-        handle.close()
-        return memoryview(b""), consumed
-    mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    temps.append((handle, mm))
-    return memoryview(mm), consumed
 
 
 def _releaser(mm: mmap.mmap) -> Callable[[], None]:
@@ -177,56 +162,115 @@ def _releaser(mm: mmap.mmap) -> Callable[[], None]:
     return release
 
 
+@dataclass(frozen=True)
+class _Stream:
+    """A compressed piece decompressed into the ramdisk's temporary file, not yet read."""
+
+    fmt: str
+    offset: int
+    consumed: int
+    begin: int
+    size: int
+    gzip: GzipHeader | None
+
+
 def load_ramdisk(
     view: memoryview, section: Section, limits: Limits, temps: list[tuple[object, mmap.mmap]],
     release: Callable[[], None] | None = None,
 ) -> Ramdisk:
-    """Split a ramdisk section into raw and compressed pieces and read the CPIO in each."""
+    """Split a ramdisk section into raw and compressed pieces and read the CPIO in each.
+
+    Compressed pieces are decompressed into one temporary file per ramdisk, within one size
+    and ratio budget for the whole ramdisk, and read once that file is mapped.
+    """
     name = section.name
     start = section.data_offset
-    pieces: list[Piece] = []
+    found: list[Piece | _Stream] = []
     anomalies: list[Anomaly] = []
+    handle = None
+    budget = min(limits.max_size, limits.max_ratio * section.size + (1 << 20))
+    total = 0
     pos = 0
-    while True:
-        pos = skip_nuls(view, pos)
-        if pos >= len(view):
-            break
-        rest = view[pos:]
-        fmt = detect(rest)
-        if bytes(rest[:5]) == b"07070":
-            archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
-                                   release=release)
-            pieces.append(Piece(len(pieces), None, start + pos, archive.end - start - pos, rest,
-                                start + pos, archive))
-            anomalies += archive.anomalies
-            if archive.anomalies or archive.end == start + pos:
+    try:
+        while True:
+            pos = skip_nuls(view, pos)
+            if pos >= len(view):
                 break
-            pos = archive.end - start
-        elif fmt is not None:
-            where = f"{name}~{fmt}"
-            try:
-                stream, consumed = _decompress(rest, fmt, limits, temps)
-            except FormatError as exc:
-                anomalies.append(Anomaly(where, exc.detail, start + pos))
+            if len(found) >= MAX_PIECES:
+                anomalies.append(Anomaly(name, f"more than {MAX_PIECES} archive or compressed "
+                                         "pieces; the rest is not read", start + pos))
                 break
-            gz = None
-            if fmt == "gzip":
+            rest = view[pos:]
+            fmt = detect(rest)
+            if bytes(rest[:5]) == b"07070":
+                archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
+                                       release=release)
+                found.append(Piece(len(found), None, start + pos, archive.end - start - pos,
+                                   rest, start + pos, archive))
+                anomalies += archive.anomalies
+                if archive.anomalies or archive.end == start + pos:
+                    break
+                pos = archive.end - start
+            elif fmt is not None:
+                if handle is None:
+                    handle = tempfile.TemporaryFile(prefix="eifdiff-")  # noqa: SIM115 (mapped)
+                begin = handle.tell()
                 try:
-                    gz = parse_gzip_header(rest)
-                except FormatError:
-                    gz = None
-            archive = read_archive(stream, base=0, path=where,
-                                   release=_releaser(temps[-1][1]) if len(stream) else None)
-            pieces.append(Piece(len(pieces), fmt, start + pos, consumed, stream, 0, archive, gz))
-            anomalies += archive.anomalies
-            if consumed <= 0:
+                    written, consumed = decompress_to(rest, fmt, handle, max_size=budget - total,
+                                                      max_ratio=limits.max_ratio)
+                except DecompressionLimit as exc:
+                    anomalies.append(Anomaly(
+                        f"{name}~{fmt}", f"decompressed {fmt} data passes {total + exc.limit} "
+                        f"bytes, the bound for this ramdisk (at most {limits.max_size} bytes, "
+                        f"and {limits.max_ratio}x its {section.size} stored bytes plus 1 MiB)",
+                        start + pos))
+                    handle.truncate(begin)
+                    break
+                except FormatError as exc:
+                    anomalies.append(Anomaly(f"{name}~{fmt}", exc.detail, start + pos))
+                    handle.truncate(begin)
+                    handle.seek(begin)
+                    break
+                total += written
+                gz = None
+                if fmt == "gzip":
+                    with contextlib.suppress(FormatError):
+                        gz = parse_gzip_header(rest)
+                found.append(_Stream(fmt, start + pos, consumed, begin, written, gz))
+                if consumed <= 0:
+                    break
+                pos += consumed
+            else:
+                anomalies.append(Anomaly(
+                    name, f"{len(view) - pos} bytes that are neither CPIO nor a known "
+                    f"compression (starting {bytes(rest[:8]).hex()})", start + pos))
                 break
-            pos += consumed
-        else:
-            anomalies.append(Anomaly(
-                name, f"{len(view) - pos} bytes that are neither CPIO nor a known compression "
-                f"(starting {bytes(rest[:8]).hex()})", start + pos))
-            break
+        mapped = None
+        if handle is not None:
+            handle.flush()
+            if handle.seek(0, os.SEEK_END):
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                temps.append((handle, mapped))
+            else:
+                handle.close()
+            handle = None
+    except BaseException:
+        if handle is not None:
+            handle.close()
+        raise
+    pieces: list[Piece] = []
+    for i, item in enumerate(found):
+        if isinstance(item, Piece):
+            pieces.append(item)
+            continue
+        where = f"{name}~{item.fmt}"
+        stream = (memoryview(mapped)[item.begin : item.begin + item.size]
+                  if mapped is not None and item.size else memoryview(b""))
+        archive = read_archive(stream, base=0, path=where,
+                               release=_releaser(mapped) if mapped is not None else None)
+        pieces.append(Piece(i, item.fmt, item.offset, item.consumed, stream, 0, archive,
+                            item.gzip))
+        anomalies += archive.anomalies
     return Ramdisk(section, view, tuple(pieces), tuple(anomalies))
 
 

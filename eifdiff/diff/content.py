@@ -100,13 +100,16 @@ class Explainer:
 
     def _elf(self, path: str, a: memoryview, b: memoryview, off_a: int,
              off_b: int) -> Iterator[Divergence]:
-        try:
-            fa, fb = elf_facts(a), elf_facts(b)
-        except FormatError as exc:
-            self.anomalies.append(Anomaly(path, exc.detail, off_a))
+        facts = []
+        for side, data, off in (("a", a, off_a), ("b", b, off_b)):
+            try:
+                facts.append(elf_facts(data))
+            except FormatError as exc:
+                self.anomalies.append(Anomaly(f"{side}:{path}", exc.detail, off))
+        if len(facts) < 2:
             yield self._content(path, "content", a, b, off_a, off_b)
             return
-        yield from ElfComparison(path, self.pcrs, fa, fb, a, b, off_a, off_b).rows()
+        yield from ElfComparison(path, self.pcrs, facts[0], facts[1], a, b, off_a, off_b).rows()
 
 
 def gzip_header_rows(path: str, layer: str, ga: object, gb: object, pcrs: tuple[str, ...],

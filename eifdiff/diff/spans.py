@@ -25,7 +25,8 @@ def first_difference(x: memoryview, y: memoryview) -> int | None:
     equal)."""
     n = min(len(x), len(y))
     for pos in range(0, n, STEP):
-        a, b = x[pos : pos + STEP], y[pos : pos + STEP]
+        stop = min(pos + STEP, n)
+        a, b = x[pos:stop], y[pos:stop]
         if a != b:
             lo, hi = 0, len(a)
             while hi - lo > 64:

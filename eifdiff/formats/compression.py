@@ -92,7 +92,11 @@ def parse_gzip_header(data: bytes | memoryview) -> GzipHeader:
 
 
 class DecompressionLimit(FormatError):
-    """Decompressed output would pass the size or ratio bound."""
+    """Decompressed output would pass the size or ratio bound (`limit` bytes)."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 def _lz4_legacy(data: memoryview) -> Iterator[bytes]:
@@ -232,7 +236,7 @@ def decompress_to(
         if written > limit:
             raise DecompressionLimit(
                 f"{fmt} stream inflates past {limit} bytes (bound: {max_size} bytes or "
-                f"{max_ratio}x the compressed size)")
+                f"{max_ratio}x the compressed size)", limit=limit)
         out.write(chunk)
 
     consumed = [len(data)]
@@ -242,6 +246,8 @@ def decompress_to(
         return written, consumed[0]
     except DecompressionLimit:
         raise
-    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, RuntimeError,
-            MemoryError) as exc:
-        raise FormatError(f"corrupt {fmt} stream after {written} output bytes: {exc}") from None
+    except FormatError:
+        raise
+    except Exception as exc:  # each library has its own error types (zstd, lz4, lzma, zlib)
+        raise FormatError(f"corrupt {fmt} stream after {written} output bytes: "
+                          f"{type(exc).__name__}: {exc}") from None

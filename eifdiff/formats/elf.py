@@ -15,6 +15,8 @@ from eifdiff.errors import FormatError
 
 ELF_MAGIC = b"\x7fELF"
 MAX_DWARF_UNITS = 10000
+MAX_SECTIONS = 65535
+HASH_BUDGET_FACTOR = 8  # section bytes hashed at most 8 times the file's size
 _STRING_SECTION = {
     "DW_FORM_strp": ".debug_str", "DW_FORM_line_strp": ".debug_line_str",
     "DW_FORM_string": ".debug_info", "DW_FORM_strx": ".debug_str", "DW_FORM_strx1": ".debug_str",
@@ -101,12 +103,24 @@ def elf_facts(data: bytes | memoryview) -> ElfFacts:
         needed: list[str] = []
         comment: tuple[str, ...] = ()
         modinfo: tuple[str, ...] = ()
+        digests: dict[tuple[int, int], str] = {}
+        budget = HASH_BUDGET_FACTOR * len(raw) + (1 << 20)
+        if elf.num_sections() > MAX_SECTIONS:
+            raise FormatError(f"ELF file declares {elf.num_sections()} sections "
+                              f"(more than {MAX_SECTIONS})")
         for sec in elf.iter_sections():
             stype = sec["sh_type"]
             off, size = sec["sh_offset"], sec["sh_size"]
-            body = b"" if stype == "SHT_NOBITS" else raw[off : off + size]
-            sections.append(ElfSection(sec.name, str(stype), off, size,
-                                       hashlib.sha256(body).hexdigest()))
+            span = (0, 0) if stype == "SHT_NOBITS" else (off, min(size, max(len(raw) - off, 0)))
+            if span not in digests:
+                budget -= span[1]
+                if budget < 0:  # sections overlapping over and over: refuse, do not hash
+                    raise FormatError("ELF sections cover the file more than "
+                                      f"{HASH_BUDGET_FACTOR} times over")
+                digests[span] = hashlib.sha256(raw[span[0] : span[0] + span[1]]).hexdigest()
+            body = raw[span[0] : span[0] + span[1]] if sec.name in (
+                ".comment", ".modinfo", ".interp") else b""
+            sections.append(ElfSection(sec.name, str(stype), off, size, digests[span]))
             if stype == "SHT_NOTE":
                 for note in sec.iter_notes():
                     if note["n_type"] == "NT_GNU_BUILD_ID":
@@ -126,6 +140,8 @@ def elf_facts(data: bytes | memoryview) -> ElfFacts:
             interpreter=interp, needed=tuple(needed), comment=comment, modinfo=modinfo,
             dwarf=dwarf,
         )
+    except FormatError:
+        raise
     except ELFError as exc:
         raise FormatError(f"ELF file cannot be parsed: {exc}") from None
     except Exception as exc:  # pyelftools raises many kinds on damaged files

@@ -65,7 +65,7 @@ def decode_metadata(raw: bytes | memoryview, *, source: str = "", offset: int = 
     """Parse the section; raise `FormatError` (with the section's offset) when it is not valid."""
     try:
         doc = json.loads(bytes(raw).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"metadata section at offset {offset} is not UTF-8 JSON: {exc}",
                           source=source, offset=offset) from None
     if not isinstance(doc, dict):

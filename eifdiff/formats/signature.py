@@ -8,6 +8,7 @@ CBOR map {register_index: 0, register_value: PCR0}. CBOR itself is read and writ
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,21 +96,26 @@ def _as_bytes(value: Any, what: str, where: str) -> bytes:
     raise FormatError(f"{where}: {what} is neither an array of bytes nor a byte string")
 
 
-def _loads(raw: bytes, where: str) -> Any:
+def _loads(raw: bytes, where: str, *, trailing_ok: bool = False) -> Any:
+    """The CBOR item in `raw`; bytes after it are refused unless `trailing_ok`."""
     if len(raw) > DECODE_LIMIT:
         raise FormatError(f"{where}: {len(raw)} bytes is beyond the {DECODE_LIMIT}-byte limit")
+    stream = io.BytesIO(raw)
     try:
-        return cbor2.loads(raw)
+        value = cbor2.CBORDecoder(stream).decode()
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError,
             MemoryError) as exc:
         raise FormatError(f"{where}: malformed CBOR: {exc}") from None
+    if stream.tell() != len(raw) and not trailing_ok:  # the reference readers reject them
+        raise FormatError(f"{where}: {len(raw) - stream.tell()} bytes after the CBOR item")
+    return value
 
 
 def decode_signature_section(
     raw: bytes | memoryview, *, where: str = "signature"
 ) -> list[PcrSignature]:
     """Decode the outer CBOR; raise `FormatError` when it is not a list of signature entries."""
-    doc = _loads(bytes(raw), where)
+    doc = _loads(bytes(raw), where, trailing_ok=True)
     if not isinstance(doc, list) or not doc:
         raise FormatError(f"{where}: expected a non-empty CBOR array of signature entries")
     out = []
@@ -121,6 +127,16 @@ def decode_signature_section(
             _as_bytes(item["signature"], "signature", where),
         ))
     return out
+
+
+def trailing_bytes(raw: bytes | memoryview) -> int:
+    """How many bytes follow the first CBOR item of `raw` (0 when it cannot be decoded)."""
+    stream = io.BytesIO(bytes(raw[:DECODE_LIMIT]))
+    try:
+        cbor2.CBORDecoder(stream).decode()
+    except Exception:
+        return 0
+    return len(raw) - stream.tell()
 
 
 def decode_cose(raw: bytes, *, where: str = "signature") -> CoseSign1:
@@ -160,10 +176,12 @@ def encode_signature_section(entries: list[PcrSignature]) -> bytes:
 def load_certificate(pem: bytes, *, where: str = "signature") -> x509.Certificate:
     """The first certificate of the PEM bytes (the one PCR8 measures)."""
     try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
-        raise FormatError(f"{where}: signing certificate is not a PEM X.509 certificate: {exc}") \
-            from None
+        cert = x509.load_pem_x509_certificate(pem)
+        cert.public_bytes(serialization.Encoding.DER)
+        return cert
+    except Exception as exc:  # ValueError, InvalidVersion, UnsupportedAlgorithm, ...
+        raise FormatError(f"{where}: signing certificate is not a PEM X.509 certificate: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def certificate_der(cert: x509.Certificate) -> bytes:
@@ -177,11 +195,17 @@ def _openssl_time(t: datetime) -> str:
 def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
     """Certificate fields in the shape and key order `nitro-cli describe-eif` prints (a repeated
     issuer attribute keeps its last value, as there)."""
-    issuer = {}
-    for attr in cert.issuer:
-        key = getattr(attr.oid, "_name", None) or attr.oid.dotted_string
-        issuer[key] = attr.value if isinstance(attr.value, str) else attr.value.hex()
-    algorithm = getattr(cert.signature_algorithm_oid, "_name", None)
+    issuer: dict[str, str] = {}
+    try:
+        for attr in cert.issuer:
+            key = getattr(attr.oid, "_name", None) or attr.oid.dotted_string
+            issuer[key] = attr.value if isinstance(attr.value, str) else attr.value.hex()
+    except ValueError as exc:  # a damaged issuer name still lets the rest be read
+        issuer = {"unreadable": str(exc)}
+    try:
+        algorithm = getattr(cert.signature_algorithm_oid, "_name", None)
+    except ValueError:
+        algorithm = "unreadable"
     return {
         "IssuerName": dict(sorted(issuer.items())),
         "Algorithm": algorithm or cert.signature_algorithm_oid.dotted_string,
@@ -194,7 +218,10 @@ def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
 def verify_cose(cose: CoseSign1, cert: x509.Certificate) -> bool:
     """True when the COSE signature verifies with the certificate's EC public key."""
     alg = cose.algorithm
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except Exception:  # an unreadable or unsupported key cannot verify anything
+        return False
     if alg not in ALGORITHMS or not isinstance(key, ec.EllipticCurvePublicKey):
         return False
     _, digest, curve, size = ALGORITHMS[alg]
