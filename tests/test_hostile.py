@@ -632,7 +632,8 @@ def test_bounds_hold_for_a_ramdisk_of_many_streams(hostile: HostileSet) -> None:
                    for x in r.anomalies)
     run = run_measured(hostile.good, path, "--json", "--max-decompressed", "8000000")
     assert run.code == 1 and run.err == ""
-    assert any(x["path"].startswith("b:ramdisk[1]~zstd") and "bound for this ramdisk" in x["message"]
+    assert any(x["path"].startswith("b:ramdisk[1]~zstd")
+               and "bound for this ramdisk" in x["message"]
                for x in json.loads(run.out)["anomalies"])
 
 
