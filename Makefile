@@ -23,8 +23,9 @@ demo: $(STAMP) tools
 	$(BIN)/eifdiff $(DEMO_A) $(DEMO_B) || test $$? -eq 1
 
 test: $(STAMP) tools
-	$(BIN)/ruff check eifdiff tests bench scripts
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check eifdiff tests bench scripts fuzz
+	tmp=$$(mktemp -d /tmp/eifdiff-tests.XXXXXX); \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=$$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
