@@ -32,6 +32,10 @@ _BY_FIELD: dict[tuple[str, str], str] = {
     ("ordering", "order"): (
         "The archiver walked the directory in filesystem order; feed cpio a C-locale sorted "
         "list (`find . | LC_ALL=C sort | cpio -o -H newc --reproducible`)."),
+    ("ordering", "hard-link data"): (
+        "newc archives store a hard-linked file's data on the link written last, so it moves "
+        "with the archive order; sort the file list in the C locale (GNU cpio then writes each "
+        "group where its last link sorts)."),
     ("ownership", "uid"): (
         "Files kept the building user's ids; archive with GNU cpio `--owner=0:0` (or chown "
         "in the image)."),

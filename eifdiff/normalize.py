@@ -138,16 +138,26 @@ def _is_link(m: CpioMember) -> bool:
 
 
 def _link_data_last(members: list[CpioMember]) -> list[CpioMember]:
-    """Hard-link groups keep their data on the last link, as newc writers put it."""
-    groups: dict[tuple[int, int, int], list[int]] = {}
-    for i, m in enumerate(members):
-        if _is_link(m):
-            groups.setdefault((m.devmajor, m.devminor, m.ino), []).append(i)
-    out = list(members)
-    for idx in groups.values():
-        data = next((out[i].data for i in idx if len(out[i].data)), b"")
-        for i in idx:
-            out[i] = replace(out[i], data=data if i == idx[-1] else b"")
+    """Hard-link groups as GNU cpio writes newc: each group's names are held back until the
+    last of them (`nlink` in all) is reached and then written together, the data on the last;
+    groups not complete in the archive come at the end."""
+    def flush(group: list[CpioMember]) -> list[CpioMember]:
+        data = next((m.data for m in group if len(m.data)), b"")
+        return [replace(m, data=data if i == len(group) - 1 else b"")
+                for i, m in enumerate(group)]
+
+    out: list[CpioMember] = []
+    pending: dict[tuple[int, int, int], list[CpioMember]] = {}
+    for m in members:
+        if not _is_link(m):
+            out.append(m)
+            continue
+        group = pending.setdefault((m.devmajor, m.devminor, m.ino), [])
+        group.append(m)
+        if len(group) >= m.nlink:
+            out += flush(pending.pop((m.devmajor, m.devminor, m.ino)))
+    for group in pending.values():
+        out += flush(group)
     return out
 
 

@@ -27,7 +27,7 @@ def _touches(d: Divergence) -> str | None:
         if d.field == "mtime":
             return "mtime"
         if d.category == "ordering":
-            return "order"
+            return "order"  # entry order, and where a hard-link group's payload sits
         if d.category == "ownership":
             return "owner"
         if d.category == "inode":

@@ -63,6 +63,7 @@ class _Tree:
         self.root = root
         self.files = self.dirs = self.links = 0
         self.refused: list[Refusal] = []
+        self.hard_links: dict[tuple[int, int, int], Path] = {}
 
     def _parent(self, label: str, parts: list[str]) -> Path | None:
         cur = self.root
@@ -119,17 +120,32 @@ class _Tree:
             os.symlink(bytes(m.data).decode("utf-8", "surrogateescape"), target)
             self.links += 1
             return
+        key = (e.devmajor, e.devminor, e.ino)
+        first = self.hard_links.get(key) if e.nlink > 1 else None
+        if first is not None:  # another name of a hard-linked file: link it, as the kernel does
+            os.link(first, target, follow_symlinks=False)
+            self.files += 1
+            if len(m.data):  # newc stores the data with the last name; all names share it
+                self._write(label, target, m.data, os.O_TRUNC)
+            return
+        if not self._write(label, target, m.data, os.O_CREAT | os.O_EXCL):
+            return
+        os.chmod(target, e.mode & MODE_MASK)
+        if e.nlink > 1:
+            self.hard_links[key] = target
+        self.files += 1
+
+    def _write(self, label: str, target: Path, data: memoryview, flags: int) -> bool:
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | flags, 0o600)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EEXIST):
                 self.refused.append(Refusal(label, "refusing to write through a link"))
-                return
+                return False
             raise
         with os.fdopen(fd, "wb") as f:
-            f.write(m.data)
-        os.chmod(target, e.mode & MODE_MASK)
-        self.files += 1
+            f.write(data)
+        return True
 
 
 def unpack_loaded(img: LoadedImage, dest: str | os.PathLike[str]) -> UnpackResult:

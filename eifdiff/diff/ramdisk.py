@@ -109,16 +109,64 @@ def diff_ramdisks(
         m = kb[key]
         rows.append(row(f"{name}:{_label(*key)}", "cpio-entry", "entry", None, _describe(m),
                         "added", pcrs, offset_b=m.entry.header_offset))
+    link_rows, relinked = _hard_link_rows(name, ka, kb, pcrs, read)
+    rows += link_rows
     for key, ma in ka.items():
         mb = kb.get(key)
         if mb is None:
             continue
-        same_data = equal(ma.data, mb.data, read)
+        same_data = key in relinked or equal(ma.data, mb.data, read)
         if same_data and ma.header == mb.header:
             continue
         rows += _entry_rows(f"{name}:{_label(*key)}", ma, mb, pcrs, explainer, same_data)
+        if key in relinked and ma.entry.filesize != mb.entry.filesize:
+            rows.append(row(f"{name}:{_label(*key)}", "cpio-entry", "filesize",
+                            ma.entry.filesize, mb.entry.filesize, "derived", pcrs,
+                            offset_a=_field_offset(ma, "filesize"),
+                            offset_b=_field_offset(mb, "filesize"), length=8))
     rows += _leftover_rows(ra, rb, pcrs, rows)
     return rows, explainer.anomalies
+
+
+Key = tuple[str, int]
+
+
+def _link_groups(keyed: dict[Key, Member]) -> dict[Key, tuple[Key, ...]]:
+    """Each hard-linked entry's group (entries sharing device and inode numbers, nlink > 1)."""
+    groups: dict[tuple[int, int, int], list[Key]] = {}
+    for key, m in keyed.items():
+        e = m.entry
+        if e.nlink > 1 and e.kind != "dir":
+            groups.setdefault((e.devmajor, e.devminor, e.ino), []).append(key)
+    return {k: tuple(g) for g in groups.values() if len(g) > 1 for k in g}
+
+
+def _hard_link_rows(name: str, ka: dict[Key, Member], kb: dict[Key, Member],
+                    pcrs: tuple[str, ...], read: Callable[[int], None]
+                    ) -> tuple[list[Divergence], set[Key]]:
+    """A hard-link group whose payload sits on another of its names (newc writers store it on
+    the last link they write, so it moves with the archive order) is one `ordering` row, not a
+    content difference on each name. Returns the rows and the entries they explain."""
+    ga, gb = _link_groups(ka), _link_groups(kb)
+    rows: list[Divergence] = []
+    explained: set[Key] = set()
+    for key, group in ga.items():
+        if key in explained or set(gb.get(key, ())) != set(group):
+            continue
+        carrier_a = [k for k in group if ka[k].entry.filesize]
+        carrier_b = [k for k in group if kb[k].entry.filesize]
+        if len(carrier_a) != 1 or len(carrier_b) != 1 or carrier_a == carrier_b:
+            continue
+        ma, mb = ka[carrier_a[0]], kb[carrier_b[0]]
+        if not equal(ma.data, mb.data, read):
+            continue
+        explained.update(group)
+        rows.append(row(f"{name}:{_label(*group[0])}", "cpio-entry", "hard-link data",
+                        f"payload on {_label(*carrier_a[0])}",
+                        f"payload on {_label(*carrier_b[0])}", "ordering", pcrs,
+                        offset_a=ma.entry.data_offset, offset_b=mb.entry.data_offset,
+                        length=ma.entry.filesize))
+    return rows, explained
 
 
 def _entry_rows(path: str, ma: Member, mb: Member, pcrs: tuple[str, ...],
