@@ -36,6 +36,16 @@ _BY_FIELD: dict[tuple[str, str], str] = {
         "newc archives store a hard-linked file's data on the link written last, so it moves "
         "with the archive order; sort the file list in the C locale (GNU cpio then writes each "
         "group where its last link sorts)."),
+    ("timestamp", "timestamps in text"): (
+        "The file differs only in the dates and times written into it (logs, generated "
+        "files); delete build logs such as /var/log/*.log in the image build, or set "
+        "SOURCE_DATE_EPOCH for the tool that writes it."),
+    ("inode", "ldconfig aux-cache"): (
+        "ldconfig's aux-cache records each library's inode number and ctime, so it differs on "
+        "every build; delete /var/cache/ldconfig/aux-cache in the image build."),
+    ("content", "log"): (
+        "A build log differs (times, paths, order of output); logs are not part of the "
+        "application: delete /var/log/* (dpkg.log, alternatives.log, apt) in the image build."),
     ("ownership", "uid"): (
         "Files kept the building user's ids; archive with GNU cpio `--owner=0:0` (or chown "
         "in the image)."),

@@ -4,10 +4,11 @@ headers, symlink targets; `content` only for what no rule explains."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 from eifdiff.diff.rows import epoch, row
-from eifdiff.diff.spans import first_difference, replace_all
+from eifdiff.diff.spans import first_difference, last_difference, replace_all
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import decompress_to, parse_gzip_header
 from eifdiff.formats.cpio import S_IFLNK, S_IFMT
@@ -17,6 +18,23 @@ from eifdiff.formats.pyc import parse_pyc_header
 from eifdiff.records import Divergence
 
 GZIP_ENTRY_LIMIT = 64 << 20  # decompress gzip entries up to this size to compare their content
+TEXT_LIMIT = 16 << 20  # look for timestamps in text entries up to this size
+AUX_CACHE = b"glibc-ld.so.auxcache-"
+_STAMP = re.compile(
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+    rb"|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    rb" +\d{1,2},? +\d{2}:\d{2}:\d{2}(?: +[A-Z]{2,5})?(?: +\d{4})?"
+)
+
+
+def _only_timestamps_differ(a: memoryview, b: memoryview) -> bool:
+    """Whether two text files are equal once every date and time in them is masked."""
+    if max(len(a), len(b)) > TEXT_LIMIT:
+        return False
+    x, y = bytes(a), bytes(b)
+    if b"\0" in x[:8192] or b"\0" in y[:8192]:
+        return False
+    return _STAMP.sub(b"<time>", x) == _STAMP.sub(b"<time>", y)
 DEBUG_PREFIXES = (".debug_", ".zdebug_")
 STRING_SECTIONS = (".comment", ".modinfo")
 
@@ -49,14 +67,24 @@ class Explainer:
             if rows:
                 yield from rows
                 return
-        yield self._content(path, "content", a, b, off_a, off_b)
+        if bytes(a[: len(AUX_CACHE)]) == AUX_CACHE == bytes(b[: len(AUX_CACHE)]):
+            yield self._content(path, "ldconfig aux-cache", a, b, off_a, off_b, "inode")
+            return
+        if _only_timestamps_differ(a, b):
+            yield self._content(path, "timestamps in text", a, b, off_a, off_b, "timestamp")
+            return
+        field = "log" if "/var/log/" in f"/{path.partition(':')[2]}" else "content"
+        yield self._content(path, field, a, b, off_a, off_b)
 
     def _content(self, path: str, field: str, a: memoryview, b: memoryview, off_a: int,
-                 off_b: int) -> Divergence:
+                 off_b: int, category: str = "content") -> Divergence:
+        """A row spanning the first to the last differing byte of side a."""
         first = first_difference(a, b)
         at = 0 if first is None else first
-        return row(path, "cpio-entry", field, f"{len(a)} bytes", f"{len(b)} bytes", "content",
-                   self.pcrs, offset_a=off_a + at, offset_b=off_b + at, length=len(a) - at)
+        last = last_difference(a, b)[0] if len(a) == len(b) else len(a) - 1
+        return row(path, "cpio-entry", field, f"{len(a)} bytes", f"{len(b)} bytes", category,
+                   self.pcrs, offset_a=off_a + at, offset_b=off_b + at,
+                   length=max(last - at + 1, 0))
 
     def _pyc(self, path: str, a: memoryview, b: memoryview, off_a: int,
              off_b: int) -> Iterator[Divergence]:

@@ -51,9 +51,22 @@ def package_lines(report: Report) -> list[str]:
 
 
 def rank(divergences: Iterable[Divergence]) -> list[Divergence]:
-    """Causes first, those moving more PCRs first, then in report order."""
+    """Causes first; among them the rarest kind (category and field) first, so a handful of
+    content rows is not buried under thousands of mtime rows; then those moving more PCRs;
+    then in report order."""
     rows = list(divergences)
-    return sorted(rows, key=lambda d: (not d.is_cause, -len(d.pcrs)))
+    kinds = Counter((d.category, d.field) for d in rows)
+    return sorted(rows, key=lambda d: (not d.is_cause, kinds[(d.category, d.field)],
+                                       -len(d.pcrs)))
+
+
+def kinds(report: Report) -> list[tuple[str, str, int, Divergence]]:
+    """Cause rows grouped by (category, field): count and the first example, most first."""
+    groups: dict[tuple[str, str], list[Divergence]] = {}
+    for d in report.causes:
+        groups.setdefault((d.category, d.field), []).append(d)
+    return sorted(((c, f, len(v), v[0]) for (c, f), v in groups.items()),
+                  key=lambda g: (-g[2], g[0], g[1]))
 
 
 def report_text(report: Report, *, top: int = TOP) -> str:
@@ -74,6 +87,12 @@ def report_text(report: Report, *, top: int = TOP) -> str:
         lines.append("")
         lines.append("by category: " + ", ".join(f"{k} {v}" for k, v in s["by_category"].items()))
         lines.append("by layer:    " + ", ".join(f"{k} {v}" for k, v in s["by_layer"].items()))
+    grouped = kinds(report)
+    if len(grouped) > 1 or (grouped and grouped[0][2] > 1):
+        lines += ["", "causes by kind:"]
+        for category, field, n, d in grouped[:20]:
+            lines.append(f"  {n:>6}  {category:<12} {field:<18} e.g. {d.path}: "
+                         f"{_cut(d.a, 30)} -> {_cut(d.b, 30)}")
     ranked = rank(report.divergences)
     if ranked:
         lines.append("")
