@@ -12,7 +12,7 @@ to T (default 1970-01-01T00:00:00+00:00).
 
 CPIO archives are rewritten with the project's writer (which reproduces GNU cpio's layout) and
 the EIF with its EIF writer. A compressed ramdisk that needs its CPIO rewritten is compressed
-again by eifdiff in the same format (gzip at the level its header names, without name or mtime),
+again by eifdiff in the same format, quickly (gzip level 1, without name or mtime; xz preset 0),
 so its bytes are eifdiff's, not the original compressor's. The signature section is kept as it
 is: PCR8 stays, but it no longer signs the new PCR0.
 """
@@ -20,9 +20,11 @@ is: PCR8 stays, but it no longer signs the new PCR0.
 from __future__ import annotations
 
 import bz2
+import hashlib
 import lzma
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -205,14 +207,11 @@ def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
     return bytes(head) + bytes(data[h.header_size :])
 
 
-def _gzip_level(h: GzipHeader | None) -> int:
-    return {2: 9, 4: 1}.get(h.xfl if h else 0, 6)
-
-
 def _compress(fmt: str, chunks: Iterable[bytes | memoryview], gz: GzipHeader | None) -> bytes:
-    """Compress a stream in the given format, deterministically."""
+    """Compress a stream in the given format, deterministically and fast (the bytes are
+    eifdiff's own either way: gzip level 1, xz preset 0, bzip2 level 1, zstd level 3)."""
     if fmt == "gzip":
-        level = _gzip_level(gz)
+        level = 1
         c = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         crc, size = 0, 0
         out = [struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, {9: 2, 1: 4}.get(level, 0),
@@ -225,10 +224,10 @@ def _compress(fmt: str, chunks: Iterable[bytes | memoryview], gz: GzipHeader | N
         out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
         return b"".join(out)
     if fmt == "xz":
-        x = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32)
+        x = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=0)
         return b"".join([*(x.compress(c) for c in chunks), x.flush()])
     if fmt == "bzip2":
-        b = bz2.BZ2Compressor(9)
+        b = bz2.BZ2Compressor(1)
         return b"".join([*(b.compress(c) for c in chunks), b.flush()])
     if fmt == "zstd":
         import zstandard
@@ -241,6 +240,27 @@ def _compress(fmt: str, chunks: Iterable[bytes | memoryview], gz: GzipHeader | N
         lc = lz4.frame.LZ4FrameCompressor()
         return b"".join([lc.begin(), *(lc.compress(bytes(c)) for c in chunks), lc.flush()])
     raise EifdiffError(f"cannot compress {fmt} again; normalize it by hand first")
+
+
+_PACKED: dict[tuple[str, str, int], bytes] = {}
+_PACKED_LOCK = threading.Lock()
+PACKED_CACHE = 2
+
+
+def _compressed(fmt: str, stream: Stream, gz: GzipHeader | None) -> bytes:
+    """`_compress` of a stream, computed once per distinct content: both sides of a pair (and
+    successive remedies) often normalize to the same archive, and hashing it is far cheaper
+    than compressing it again."""
+    digest = hashlib.sha256()
+    for chunk in stream():
+        digest.update(chunk)
+    key = (fmt, digest.hexdigest(), gz.os if gz else 3)
+    with _PACKED_LOCK:
+        if key not in _PACKED:
+            if len(_PACKED) >= PACKED_CACHE:
+                _PACKED.pop(next(iter(_PACKED)))
+            _PACKED[key] = _compress(fmt, stream(), gz)
+        return _PACKED[key]
 
 
 def _members_of(piece: Piece) -> list[list[CpioMember]]:
@@ -290,7 +310,7 @@ def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:
             if piece.compression is None:
                 parts.append(stream)
             else:
-                packed = _compress(piece.compression, stream(), piece.gzip)
+                packed = _compressed(piece.compression, stream, piece.gzip)
                 parts.append(lambda p=packed: [p])
         elif "gzip" in names and piece.gzip is not None:
             patched = _gzip_without_name(stored, piece.gzip)
