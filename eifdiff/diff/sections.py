@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from eifdiff.diff.rows import row
-from eifdiff.diff.spans import first_difference, last_difference
+from eifdiff.diff.spans import equal, first_difference, last_difference
 from eifdiff.formats.eif import Section
 from eifdiff.formats.kernel import KernelVersion
 from eifdiff.formats.metadata import Metadata
@@ -105,7 +105,7 @@ def diff_kernel(
 ) -> Iterator[Divergence]:
     """The version string split into release, build host, build number and date; then whether
     anything outside it differs."""
-    if data_a == data_b:
+    if equal(data_a, data_b):
         return
     explained_a = explained_b = None
     if va is not None and vb is not None and va.text != vb.text:

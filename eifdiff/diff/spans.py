@@ -7,6 +7,18 @@ from collections.abc import Callable
 STEP = 1 << 20
 
 
+def same(x: memoryview, y: memoryview) -> bool:
+    """Byte equality of two views. Comparing memoryviews of bytes goes element by element
+    (about 0.3 GB/s); viewed as 8-byte words it runs at memory speed."""
+    if len(x) != len(y):
+        return False
+    x, y = memoryview(x).cast("B"), memoryview(y).cast("B")
+    n8 = len(x) & ~7
+    if n8 and x[:n8].cast("Q") != y[:n8].cast("Q"):
+        return False
+    return x[n8:] == y[n8:]
+
+
 def equal(x: memoryview, y: memoryview, read: Callable[[int], None] = lambda n: None) -> bool:
     """Whether two views hold the same bytes, compared in windows; `read(n)` hears of every
     window so the caller can keep resident memory bounded."""
@@ -15,7 +27,7 @@ def equal(x: memoryview, y: memoryview, read: Callable[[int], None] = lambda n: 
     for pos in range(0, len(x), STEP * 4):
         n = min(STEP * 4, len(x) - pos)
         read(2 * n)
-        if x[pos : pos + n] != y[pos : pos + n]:
+        if not same(x[pos : pos + n], y[pos : pos + n]):
             return False
     return True
 

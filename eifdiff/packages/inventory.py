@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -36,12 +36,18 @@ def _root_of(name: str, roots: Iterable[str]) -> str:
     return max((r for r in roots if name.startswith(r)), key=len, default="")
 
 
-def ramdisk_packages(rd: Ramdisk) -> list[Package]:
-    """The packages one ramdisk records, walking its members once."""
+RELEASE_EVERY = 4096  # files whose first bytes were read between two page releases
+
+
+def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> list[Package]:
+    """The packages one ramdisk records, walking its members once; `release` is called every
+    `RELEASE_EVERY` files read, so the image can drop the pages that brought in."""
     groups: dict[tuple[ModuleType, str], dict[str, Buffer]] = defaultdict(dict)
     py_files: dict[str, Buffer] = {}
     binaries = []
-    for m in rd.members():
+    for i, m in enumerate(rd.members()):
+        if release is not None and i % RELEASE_EVERY == RELEASE_EVERY - 1:
+            release()
         e = m.entry
         if e.kind != "file" or not e.filesize:
             continue
@@ -74,7 +80,7 @@ def ramdisk_packages(rd: Ramdisk) -> list[Package]:
 
 def inventory(image: LoadedImage) -> list[Package]:
     """Every package of every ramdisk, sorted by ramdisk, ecosystem, name, version, source."""
-    out = [p for rd in image.ramdisks for p in ramdisk_packages(rd)]
+    out = [p for rd in image.ramdisks for p in ramdisk_packages(rd, image.release)]
     return sorted(out, key=lambda p: (p.ramdisk, p.ecosystem, p.name, p.version, p.source))
 
 
