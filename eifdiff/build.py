@@ -17,16 +17,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from eifdiff.errors import EifdiffError
-from eifdiff.formats import signature as sig
 from eifdiff.formats.eif import CRC_OFFSET, SectionType, build_header, section_header
 from eifdiff.formats.metadata import CUSTOM_METADATA_MAX, Metadata, encode_metadata
 from eifdiff.mapped import WINDOW, MappedFile
 from eifdiff.measure import MEASURED, extend, measure_chunks
+
+if TYPE_CHECKING:  # signing libraries load only when an image is signed
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 Blob = bytes | Path
 
@@ -48,6 +48,11 @@ class Signer:
 
     @classmethod
     def from_files(cls, certificate: str | os.PathLike[str], key: str | os.PathLike[str]) -> Signer:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from eifdiff.formats import signature as sig
+
         cert_pem = _read_small(certificate, "signing certificate", 1 << 20)
         sig.load_certificate(cert_pem, where=os.fspath(certificate))
         try:
@@ -234,6 +239,8 @@ def build_eif(
         ]
         pcrs = measure_parts(sections)
         if signer is not None:
+            from eifdiff.formats import signature as sig
+
             cose = sig.sign_pcr0(bytes.fromhex(pcrs["PCR0"]), signer.key,
                                  deterministic=signer.deterministic)
             section = sig.encode_signature_section(

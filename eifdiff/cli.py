@@ -198,11 +198,11 @@ def _write(path: str, text: str) -> None:
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
+    args = _compare_parser().parse_args(argv)
     from eifdiff.compare import compare_files, exit_code
     from eifdiff.deep import DeepOptions
     from eifdiff.progress import Progress
 
-    args = _compare_parser().parse_args(argv)
     deep = (DeepOptions(max_files=args.deep_max_files, timeout=args.deep_timeout,
                         total_timeout=5 * args.deep_timeout) if args.deep else None)
     with Progress.for_files(args.a, args.b) as progress:

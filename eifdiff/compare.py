@@ -12,19 +12,18 @@ import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eifdiff.deep import DeepOptions, deep_diffs
-from eifdiff.diff import diff_images
 from eifdiff.errors import Anomaly
 from eifdiff.load import Limits, LoadedImage, load
 from eifdiff.measure import sections_feeding
-from eifdiff.packages.inventory import inventory, owner_index, owner_of, package_changes
-from eifdiff.packages.known_bad import warnings as known_bad
-from eifdiff.packages.model import PackageChange
 from eifdiff.progress import Progress
 from eifdiff.records import CATEGORIES, LAYERS, Divergence
-from eifdiff.remedies import Remedy, find_remedies
+
+if TYPE_CHECKING:  # the stages are imported when first used, while the files hash
+    from eifdiff.deep import DeepOptions
+    from eifdiff.packages.model import Package, PackageChange
+    from eifdiff.remedies import Remedy
 
 SCHEMA = "eifdiff/1"
 AUTO_REMEDIES = 64 << 20
@@ -108,10 +107,18 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     `remedies`: True computes them, False skips them, None (auto) computes them when the two
     images' ramdisks together are at most `AUTO_REMEDIES` bytes: each normalization tried
     re-hashes both images, which on large images costs more than the rest of the comparison."""
+    from eifdiff.deep import deep_diffs
+    from eifdiff.diff import diff_images, diff_ramdisk_pairs
+    from eifdiff.packages.inventory import inventory
+    from eifdiff.remedies import find_remedies
+
+    # the entry-level work first: it needs no measurement, so it overlaps the hashing threads
+    inner = diff_ramdisk_pairs(a, b)
+    pa, pb = inventory(a), inventory(b)
     fa, fb = _summary(a), _summary(b)
     equal = pcr_equal(fa.pcrs, fb.pcrs)
     verdict = verdict_of(fa, fb, equal)
-    result = diff_images(a, b) if verdict != "identical" else None
+    result = diff_images(a, b, inner) if verdict != "identical" else None
     anomalies = [Anomaly(f"a:{x.path}", x.message, x.offset) for x in a.image.anomalies]
     anomalies += [Anomaly(f"b:{x.path}", x.message, x.offset) for x in b.image.anomalies]
     for side, img in (("a", a), ("b", b)):
@@ -120,7 +127,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     if result is not None:
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
-    changes, warned, divergences = _packages(a, b, divergences)
+    changes, warned, divergences = _packages(pa, pb, divergences)
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
     note = ""
     if remedies is None:
@@ -142,11 +149,13 @@ def _entry_name(d: Divergence) -> tuple[str, str] | None:
     return ramdisk, rest.split(":", 1)[0] if d.layer == "elf" else rest
 
 
-def _packages(a: LoadedImage, b: LoadedImage, divergences: tuple[Divergence, ...]
+def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergence, ...]
               ) -> tuple[tuple[PackageChange, ...], tuple[dict[str, str], ...],
                          tuple[Divergence, ...]]:
     """Package changes, known-bad warnings (each side), and the rows with their owners."""
-    pa, pb = inventory(a), inventory(b)
+    from eifdiff.packages.inventory import owner_index, owner_of, package_changes
+    from eifdiff.packages.known_bad import warnings as known_bad
+
     changes = tuple(package_changes(pa, pb))
     warned = tuple({"side": side, **w.to_dict()}
                    for side, pkgs in (("a", pa), ("b", pb)) for w in known_bad(pkgs))

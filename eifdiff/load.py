@@ -26,8 +26,8 @@ from eifdiff.formats.compression import (
     parse_gzip_header,
 )
 from eifdiff.formats.cpio import HEADER_SIZE, CpioArchive, CpioEntry, read_archive, skip_nuls
-from eifdiff.formats.eif import Section, SectionType
-from eifdiff.image import EifImage, finish_image, start_image
+from eifdiff.formats.eif import EifLayout, Section, SectionType
+from eifdiff.image import EifImage, PendingImage, finish_image, start_image
 from eifdiff.mapped import MappedFile
 
 
@@ -102,12 +102,27 @@ class Ramdisk:
 
 @dataclass
 class LoadedImage:
-    """An opened image with its ramdisks; keep it open (a context manager) while diffing."""
+    """An opened image with its ramdisks; keep it open (a context manager) while diffing.
 
-    image: EifImage
+    The ramdisks are read at once; the measurements finish in the background, and `image`
+    waits for them on first use, so work on the entries overlaps the hashing."""
+
+    pending: PendingImage = field(repr=False)
     mapped: MappedFile
     ramdisks: tuple[Ramdisk, ...]
     _temps: list[tuple[object, mmap.mmap]] = field(default_factory=list, repr=False)
+    _image: EifImage | None = field(default=None, repr=False)
+
+    @property
+    def layout(self) -> EifLayout:
+        return self.pending.layout
+
+    @property
+    def image(self) -> EifImage:
+        """The checked, measured and decoded image (waits for the measurement)."""
+        if self._image is None:
+            self._image = finish_image(self.pending)
+        return self._image
 
     @property
     def path(self) -> str:
@@ -124,6 +139,9 @@ class LoadedImage:
                 mm.madvise(mmap.MADV_DONTNEED)
 
     def close(self) -> None:
+        if self._image is None:
+            with contextlib.suppress(Exception):
+                self.pending.digests()  # let the hashing threads finish before unmapping
         self.ramdisks = ()
         _release(self._temps)
         self.mapped.close()
@@ -285,10 +303,9 @@ def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Loade
             load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release)
             for s in pending.layout.of_type(SectionType.RAMDISK)
         )
-        image = finish_image(pending)
         mapped.release()  # headers were read; pages come back from the page cache on demand
     except BaseException:
         _release(temps)
         mapped.close()
         raise
-    return LoadedImage(image, mapped, ramdisks, temps)
+    return LoadedImage(pending, mapped, ramdisks, temps)

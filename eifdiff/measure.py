@@ -9,7 +9,10 @@ hashlib and zlib release the GIL on large buffers, so two cores share the work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +131,16 @@ def _sha256_job(stream: Stream, size: int) -> str:
     return h.hexdigest()
 
 
+HASHING_NICE = 10
+
+
+def _background() -> None:
+    """Lower this hashing thread's priority (Linux schedules threads separately), so the
+    thread that walks and compares entries keeps a core while the hashes fill the rest."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
+
+
 def start_measure(
     mapped: MappedFile, layout: EifLayout, *, sha256: bool = False
 ) -> Callable[[], Digests]:
@@ -150,7 +163,8 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure")
+    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure",
+                              initializer=_background)
     image = pool.submit(_image_job, mapped.windows, plan)
     app = pool.submit(_sections_job, mapped.windows, plan.app)
     crc = pool.submit(_crc_job, mapped.windows, layout.end)

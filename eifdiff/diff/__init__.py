@@ -33,8 +33,34 @@ def _bytes(img: LoadedImage, s: Section | None) -> bytes:
     return bytes(img.section_data(s)) if s is not None else b""
 
 
-def diff_images(a: LoadedImage, b: LoadedImage) -> DiffResult:
-    """Every divergence between two loaded images, causes before derived rows."""
+def diff_ramdisk_pairs(a: LoadedImage, b: LoadedImage) -> DiffResult:
+    """The divergences inside the ramdisks, paired by ordinal. Needs only the layouts and the
+    entries, so it runs while the measurements finish in the background."""
+    pcrs = pcr_map(sections_feeding(a.layout), sections_feeding(b.layout))
+    rows: list[Divergence] = []
+    anomalies: list[Anomaly] = []
+    budget = [0]
+
+    def read(n: int) -> None:  # keep resident memory bounded while payloads are compared
+        budget[0] += n
+        if budget[0] > RELEASE_EVERY:
+            a.release()
+            b.release()
+            budget[0] = 0
+
+    for ra, rb in zip(a.ramdisks, b.ramdisks, strict=False):
+        if equal(ra.raw, rb.raw, read):
+            continue
+        found, problems = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()), read)
+        rows += found
+        anomalies += problems
+    return DiffResult(tuple(rows), tuple(anomalies))
+
+
+def diff_images(a: LoadedImage, b: LoadedImage,
+                ramdisks: DiffResult | None = None) -> DiffResult:
+    """Every divergence between two loaded images, causes before derived rows (`ramdisks`:
+    the result of `diff_ramdisk_pairs`, when already computed)."""
     la, lb = a.image.layout, b.image.layout
     pcrs = pcr_map(sections_feeding(la), sections_feeding(lb))
     rows: list[Divergence] = list(diff_container(la, lb, pcrs))
@@ -61,20 +87,8 @@ def diff_images(a: LoadedImage, b: LoadedImage) -> DiffResult:
             rows.append(row("signature", "signature", "certificate",
                             present.pcr8 if sa is not None else None,
                             present.pcr8 if sb is not None else None, "signature", ("PCR8",)))
-    budget = [0]
-
-    def read(n: int) -> None:  # keep resident memory bounded while payloads are compared
-        budget[0] += n
-        if budget[0] > RELEASE_EVERY:
-            a.release()
-            b.release()
-            budget[0] = 0
-
-    for ra, rb in zip(a.ramdisks, b.ramdisks, strict=False):
-        if equal(ra.raw, rb.raw, read):
-            continue
-        found, problems = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()), read)
-        rows += found
-        anomalies += problems
+    inner = ramdisks if ramdisks is not None else diff_ramdisk_pairs(a, b)
+    rows += inner.divergences
+    anomalies += inner.anomalies
     rows.sort(key=lambda r: not r.is_cause)
     return DiffResult(tuple(rows), tuple(anomalies))
