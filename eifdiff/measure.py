@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import threading
+import pickle
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
+from eifdiff.errors import EifdiffError
 from eifdiff.formats.eif import CRC_OFFSET, HEADER_SIZE, EifLayout, Section, SectionType
 from eifdiff.mapped import MappedFile
 
@@ -132,13 +134,62 @@ def _sha256_job(stream: Stream, size: int) -> str:
 
 
 HASHING_NICE = 10
+T = TypeVar("T")
 
 
-def _background() -> None:
-    """Lower this hashing thread's priority (Linux schedules threads separately), so the
-    thread that walks and compares entries keeps a core while the hashes fill the rest."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
+def cached(get: Callable[[], T]) -> Callable[[], T]:
+    """`get`, called at most once."""
+    box: list[T] = []
+
+    def once() -> T:
+        if not box:
+            box.append(get())
+        return box[0]
+
+    return once
+
+
+def _forked(job: Callable[..., T], *args: object) -> Callable[[], T]:
+    """Run `job` in a forked child at a lower priority and return a function that waits for
+    its result. The child reads the page cache through its own map; separate processes keep
+    the hashing off the interpreter lock, so entry parsing and comparing in this process run
+    at full speed meanwhile."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: hash, send the pickled result, leave without cleanup
+        code = 0
+        try:
+            os.close(read_end)
+            with contextlib.suppress(OSError):
+                os.nice(HASHING_NICE)
+            payload = pickle.dumps((True, job(*args)))
+        except BaseException as exc:
+            payload, code = pickle.dumps((False, f"{type(exc).__name__}: {exc}")), 1
+        with os.fdopen(write_end, "wb") as out:
+            out.write(payload)
+        os._exit(code)
+    os.close(write_end)
+
+    def result() -> T:
+        with os.fdopen(read_end, "rb") as src:
+            payload = src.read()
+        os.waitpid(pid, 0)
+        ok, value = pickle.loads(payload) if payload else (False, "no result")
+        if not ok:
+            raise EifdiffError(f"measuring failed in a worker process: {value}")
+        return value
+
+    return cached(result)
+
+
+def _threaded() -> Callable[..., Callable[[], object]]:
+    """The same as `_forked`, with threads (where fork is not available)."""
+    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure")
+
+    def spawn(job: Callable[..., T], *args: object) -> Callable[[], T]:
+        return pool.submit(job, *args).result
+
+    return spawn
 
 
 def start_measure(
@@ -163,24 +214,21 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure",
-                              initializer=_background)
-    image = pool.submit(_image_job, mapped.windows, plan)
-    app = pool.submit(_sections_job, mapped.windows, plan.app)
-    crc = pool.submit(_crc_job, mapped.windows, layout.end)
-    whole = pool.submit(_sha256_job, mapped.windows, mapped.size) if sha256 else None
-    boot = None if plan.boot_is_prefix else pool.submit(_sections_job, mapped.windows, plan.boot)
-    pool.shutdown(wait=False)
+    spawn = _forked if hasattr(os, "fork") else _threaded()
+    image = spawn(_image_job, mapped.windows, plan)
+    app = spawn(_sections_job, mapped.windows, plan.app)
+    crc = spawn(_crc_job, mapped.windows, layout.end)
+    whole = spawn(_sha256_job, mapped.windows, mapped.size) if sha256 else None
+    boot = None if plan.boot_is_prefix else spawn(_sections_job, mapped.windows, plan.boot)
 
     def result() -> Digests:
-        pcr0, pcr1 = image.result()
+        pcr0, pcr1 = image()
         if boot is not None:
-            pcr1 = boot.result()
+            pcr1 = boot()
         assert pcr1 is not None
-        return Digests(pcr0, pcr1, app.result(), crc.result(),
-                       whole.result() if whole is not None else None)
+        return Digests(pcr0, pcr1, app(), crc(), whole() if whole is not None else None)
 
-    return result
+    return cached(result)
 
 
 def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> Digests:
