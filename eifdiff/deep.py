@@ -78,35 +78,43 @@ def run_diffoscope(path_a: str, path_b: str, timeout: float) -> str:
     return proc.stdout or "diffoscope found no differences"
 
 
+def diffoscope_pair(name: str, data_a: bytes | memoryview, data_b: bytes | memoryview,
+                    timeout: float, folder: str | None = None) -> str:
+    """diffoscope's text for two versions of the entry `name`, written under their base name to
+    a private temporary folder; the temporary paths read `a/<name>` and `b/<name>`."""
+    base = os.path.basename(name) or "entry"
+    with tempfile.TemporaryDirectory(prefix="eifdiff-deep-", dir=folder) as tmp:
+        files = []
+        for side, data in (("a", data_a), ("b", data_b)):
+            (Path(tmp) / side).mkdir()
+            target = Path(tmp) / side / base
+            target.write_bytes(data)
+            files.append(str(target))
+        text = run_diffoscope(files[0], files[1], timeout)
+    for side, f in zip(("a", "b"), files, strict=True):
+        text = text.replace(f, f"{side}/{name}")
+    return text
+
+
 def deep_diffs(a: LoadedImage, b: LoadedImage, divergences: Iterable[Divergence],
                options: DeepOptions) -> dict[str, str]:
     """diffoscope text per divergent entry path, within the count and time bounds."""
     out: dict[str, str] = {}
     started = time.monotonic()
     paths = entry_paths(divergences)
-    with tempfile.TemporaryDirectory(prefix="eifdiff-deep-") as tmp:
-        for i, path in enumerate(paths):
-            if len(out) >= options.max_files:
-                out["(more)"] = f"{len(paths) - i} more entries not compared (--deep-max-files)"
-                break
-            left = options.total_timeout - (time.monotonic() - started)
-            if left <= 0:
-                out["(more)"] = f"{len(paths) - i} more entries not compared (time bound)"
-                break
-            ma, mb = _find(a, path), _find(b, path)
-            if ma is None or mb is None:
-                continue
-            base = os.path.basename(ma.entry.name) or "entry"
-            files = []
-            for side, m in (("a", ma), ("b", mb)):
-                folder = Path(tmp) / f"{i}{side}"
-                folder.mkdir()
-                (folder / base).write_bytes(m.data)
-                files.append(str(folder / base))
-            text = run_diffoscope(files[0], files[1], min(options.timeout, left))
-            for side, f in zip(("a", "b"), files, strict=True):
-                text = text.replace(f, f"{side}/{ma.entry.name}")
-            if len(text) > options.max_chars:
-                text = text[: options.max_chars] + f"\n… cut at {options.max_chars} characters"
-            out[path] = text
+    for i, path in enumerate(paths):
+        if len(out) >= options.max_files:
+            out["(more)"] = f"{len(paths) - i} more entries not compared (--deep-max-files)"
+            break
+        left = options.total_timeout - (time.monotonic() - started)
+        if left <= 0:
+            out["(more)"] = f"{len(paths) - i} more entries not compared (time bound)"
+            break
+        ma, mb = _find(a, path), _find(b, path)
+        if ma is None or mb is None:
+            continue
+        text = diffoscope_pair(ma.entry.name, ma.data, mb.data, min(options.timeout, left))
+        if len(text) > options.max_chars:
+            text = text[: options.max_chars] + f"\n… cut at {options.max_chars} characters"
+        out[path] = text
     return out

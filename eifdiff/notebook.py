@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from eifdiff import frames, plots
 from eifdiff.compare import Report, compare_loaded
-from eifdiff.deep import DeepOptions, run_diffoscope
+from eifdiff.deep import DeepOptions, diffoscope_pair
 from eifdiff.errors import EifdiffError
 from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
 from eifdiff.load import LoadedImage, Member, load
@@ -126,20 +126,8 @@ class Comparison:
 
     def deep(self, path: str, timeout: float = 60.0) -> str:
         """diffoscope's text for one entry (written to a private temporary folder)."""
-        import tempfile
-        from pathlib import Path
-
         ma, mb = self.member(path, "a"), self.member(path, "b")
-        base = os.path.basename(ma.entry.name) or "entry"
-        with tempfile.TemporaryDirectory(prefix="eifdiff-deep-") as tmp:
-            files = []
-            for side, m in (("a", ma), ("b", mb)):
-                (Path(tmp) / side).mkdir()
-                target = Path(tmp) / side / base
-                target.write_bytes(m.data)
-                files.append(str(target))
-            text = run_diffoscope(files[0], files[1], timeout)
-            return text.replace(f"{tmp}/a", "a").replace(f"{tmp}/b", "b")
+        return diffoscope_pair(ma.entry.name, ma.data, mb.data, timeout)
 
     # --- remedies ----------------------------------------------------------------------------
     def remedies(self) -> pd.DataFrame:
