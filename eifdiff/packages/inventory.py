@@ -2,7 +2,8 @@
 
 Databases are found by path under any root prefix (`rootfs/var/lib/dpkg/status` has the root
 `rootfs/`) and read from the CPIO payloads in place; file lists are entry names, so they match
-`m.entry.name`. Go binaries are ELF files carrying the build-info magic.
+`m.entry.name`. Go binaries are ELF files carrying the build-info magic; only executables (or
+files in a `bin/` folder) are opened to look, so a large tree of data files costs nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ SYSTEM = (
 )
 _PYTHON = re.compile(r".*\.(?:dist-info/(?:METADATA|RECORD)|egg-info(?:/PKG-INFO|"
                      r"/installed-files\.txt)?)")
+# substrings every database path above contains: a cheap test before the regular expressions
+_HINTS = ("var/lib/dpkg/", "lib/apk/db/", "/rpm/rpmdb.sqlite", ".dist-info/", ".egg-info")
 DEFAULT_ROOTS = ("rootfs/",)  # where nitro-cli puts the container's root filesystem
 TIER = {"dpkg": 0, "apk": 0, "rpm": 0, "python": 1, "go": 2}  # who owns a path claimed twice
 
@@ -39,19 +42,31 @@ def _root_of(name: str, roots: Iterable[str]) -> str:
 RELEASE_EVERY = 4096  # files whose first bytes were read between two page releases
 
 
+def _may_run(name: str, mode: int) -> bool:
+    return bool(mode & 0o111) or "bin/" in name
+
+
 def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> list[Package]:
     """The packages one ramdisk records, walking its members once; `release` is called every
     `RELEASE_EVERY` files read, so the image can drop the pages that brought in."""
     groups: dict[tuple[ModuleType, str], dict[str, Buffer]] = defaultdict(dict)
     py_files: dict[str, Buffer] = {}
     binaries = []
-    for i, m in enumerate(rd.members()):
-        if release is not None and i % RELEASE_EVERY == RELEASE_EVERY - 1:
-            release()
+    checked = 0
+    for m in rd.members():
         e = m.entry
-        if e.kind != "file" or not e.filesize:
+        if (e.mode & 0o170000) != 0o100000 or not e.filesize:
             continue
         name = e.name
+        if not any(hint in name for hint in _HINTS):
+            # Go binaries are executables (or lie in a bin folder); their first bytes say ELF
+            if _may_run(name, e.mode) and 64 <= e.filesize <= golang.MAX_BINARY:
+                checked += 1
+                if release is not None and checked % RELEASE_EVERY == 0:
+                    release()
+                if bytes(m.data[:4]) == golang.ELF_MAGIC:
+                    binaries.append(m)
+            continue
         for reader, pattern in SYSTEM:
             match = pattern.fullmatch(name)
             if match and reader.wanted(match.group(1)):
@@ -61,7 +76,8 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
         else:
             if _PYTHON.fullmatch(name):
                 py_files[name] = m.data
-            elif 64 <= e.filesize <= golang.MAX_BINARY and bytes(m.data[:4]) == golang.ELF_MAGIC:
+            elif _may_run(name, e.mode) and 64 <= e.filesize <= golang.MAX_BINARY and \
+                    bytes(m.data[:4]) == golang.ELF_MAGIC:
                 binaries.append(m)
     out: list[Package] = []
     for (reader, root), files in groups.items():

@@ -197,7 +197,7 @@ def test_several_installs_of_one_name() -> None:
 
 def test_inventory_with_a_real_go_binary(tmp_path: Path,
                                          go_binaries: dict[str, bytes]) -> None:
-    ramdisk = write_archive([CpioMember("rootfs/app", data=go_binaries["app"])])
+    ramdisk = write_archive([CpioMember("rootfs/app", data=go_binaries["app"], mode=0o100755)])
     with load(make_eif(tmp_path / "go.eif", [ramdisk])) as img:
         pkgs = inventory(img)
     assert [(p.name, p.version) for p in pkgs][:2] == [("example.com/app", "(devel)"),
