@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_A := samples/cpio-mtime/a.eif
 DEMO_B := samples/cpio-mtime/b.eif
 
-.PHONY: demo test lint lab bench samples tools clean
+.PHONY: demo test lint lab screenshot bench samples notebooks tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ test: $(STAMP) tools
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+screenshot: $(STAMP)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver)
+	$(BIN)/python scripts/lab_screenshot.py
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/make_notebooks.py
 
 samples: $(STAMP) tools
 	$(BIN)/python scripts/make_samples.py
