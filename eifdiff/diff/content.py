@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from eifdiff.diff.rows import epoch, row
 from eifdiff.diff.spans import first_difference, last_difference, replace_all
@@ -42,8 +42,10 @@ STRING_SECTIONS = (".comment", ".modinfo")
 class Explainer:
     """Turns one pair of differing entry payloads into rows; collects parse anomalies."""
 
-    def __init__(self, pcrs: tuple[str, ...]) -> None:
+    def __init__(self, pcrs: tuple[str, ...],
+                 read: Callable[[int], None] = lambda n: None) -> None:
         self.pcrs = pcrs
+        self.read = read  # told of bytes read, so the caller can drop resident pages
         self.anomalies: list[Anomaly] = []
 
     def explain(
@@ -79,9 +81,9 @@ class Explainer:
     def _content(self, path: str, field: str, a: memoryview, b: memoryview, off_a: int,
                  off_b: int, category: str = "content") -> Divergence:
         """A row spanning the first to the last differing byte of side a."""
-        first = first_difference(a, b)
+        first = first_difference(a, b, self.read)
         at = 0 if first is None else first
-        last = last_difference(a, b)[0] if len(a) == len(b) else len(a) - 1
+        last = last_difference(a, b, self.read)[0] if len(a) == len(b) else len(a) - 1
         return row(path, "cpio-entry", field, f"{len(a)} bytes", f"{len(b)} bytes", category,
                    self.pcrs, offset_a=off_a + at, offset_b=off_b + at,
                    length=max(last - at + 1, 0))

@@ -32,18 +32,20 @@ def equal(x: memoryview, y: memoryview, read: Callable[[int], None] = lambda n: 
     return True
 
 
-def first_difference(x: memoryview, y: memoryview) -> int | None:
+def first_difference(x: memoryview, y: memoryview,
+                     read: Callable[[int], None] = lambda n: None) -> int | None:
     """Offset of the first differing byte (the shorter length when one is a prefix; None when
     equal)."""
     n = min(len(x), len(y))
     for pos in range(0, n, STEP):
         stop = min(pos + STEP, n)
         a, b = x[pos:stop], y[pos:stop]
-        if a != b:
+        read(2 * (stop - pos))
+        if not same(a, b):
             lo, hi = 0, len(a)
             while hi - lo > 64:
                 mid = (lo + hi) // 2
-                if a[lo:mid] != b[lo:mid]:
+                if not same(a[lo:mid], b[lo:mid]):
                     hi = mid
                 else:
                     lo = mid
@@ -51,7 +53,8 @@ def first_difference(x: memoryview, y: memoryview) -> int | None:
     return None if len(x) == len(y) else n
 
 
-def last_difference(x: memoryview, y: memoryview) -> tuple[int, int]:
+def last_difference(x: memoryview, y: memoryview,
+                    read: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
     """Offsets in x and in y of the last differing byte, aligning both views at their ends
     (-1, -1 when one is a suffix of the other)."""
     n = min(len(x), len(y))
@@ -60,13 +63,14 @@ def last_difference(x: memoryview, y: memoryview) -> tuple[int, int]:
         step = min(STEP, n - k)
         a = x[len(x) - k - step : len(x) - k]
         b = y[len(y) - k - step : len(y) - k]
-        if a == b:
+        read(2 * step)
+        if same(a, b):
             k += step
             continue
         lo, hi = 0, step  # the differing byte with the highest index lies in [lo, hi)
         while hi - lo > 64:
             mid = (lo + hi) // 2
-            if a[mid:hi] != b[mid:hi]:
+            if not same(a[mid:hi], b[mid:hi]):
                 lo = mid
             else:
                 hi = mid
