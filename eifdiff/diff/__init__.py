@@ -20,7 +20,7 @@ from eifdiff.load import LoadedImage
 from eifdiff.measure import sections_feeding
 from eifdiff.records import Divergence
 
-RELEASE_EVERY = 16 << 20
+RELEASE_EVERY = 32 << 20
 
 
 @dataclass(frozen=True)
