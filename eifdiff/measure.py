@@ -3,8 +3,10 @@
 PCRn = SHA-384(48 zero bytes || SHA-384(data)), where the data of PCR0 is every kernel, cmdline and
 ramdisk section in file order, PCR1 the kernel, cmdline and first ramdisk, PCR2 the later ramdisks
 and PCR8 the DER of the signing certificate. The CRC covers header bytes 0..544 and then every
-section header and data. Large files are streamed by three threads (image hash, app hash, CRC):
-hashlib and zlib release the GIL on large buffers, so two cores share the work.
+section header and data. Large files are hashed by forked worker processes at a lower
+priority (image chain, app chain, CRC, and the file's SHA-256 when asked), each streaming its
+own map of the file, so two cores share the work and the calling process stays free to parse
+and compare entries meanwhile; threads are the fallback where fork is not available.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from eifdiff.formats.eif import CRC_OFFSET, HEADER_SIZE, EifLayout, Section, Sec
 from eifdiff.mapped import MappedFile
 
 ZERO_PCR = bytes(48)
-THREADED_FROM = 16 << 20  # files smaller than this are measured in the calling thread
+THREADED_FROM = 16 << 20  # files smaller than this are measured in the calling process
 MEASURED = (SectionType.KERNEL, SectionType.CMDLINE, SectionType.RAMDISK)
 
 
@@ -195,9 +197,9 @@ def _threaded() -> Callable[..., Callable[[], object]]:
 def start_measure(
     mapped: MappedFile, layout: EifLayout, *, sha256: bool = False
 ) -> Callable[[], Digests]:
-    """Start measuring in background threads; call the result to wait for the digests.
+    """Start measuring in the background; call the result to wait for the digests.
 
-    The caller may parse other structures meanwhile: the hashing threads release the GIL.
+    The caller may parse and compare other structures meanwhile.
     """
     plan = PcrPlan.of(layout)
     if mapped.size < THREADED_FROM:
