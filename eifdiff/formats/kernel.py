@@ -18,13 +18,13 @@ ARM64_MAGIC_OFFSET = 0x38
 BANNER = b"Linux version "
 MAX_VERSION = 512
 
-_VERSION_RE = re.compile(
-    r"^(?P<release>\S+)\s+\((?P<host>[^()]*)\)(?:\s+\((?:[^()]|\([^()]*\))*\))*\s*(?P<build>#\S+)?"
-    r"\s*(?P<rest>.*)$"
-)
 _DATE_RE = re.compile(
     r"(?P<date>(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+\w{3}\s+\d{1,2}\s+[\d:]{8}\s+\S+\s+\d{4})\s*$"
 )
+# Debian: `... Debian 6.1.170-3 (2025-06-25)`; the distribution's package version and its date
+_DISTRO_RE = re.compile(
+    r"(?P<distro>(?:Debian|Ubuntu)\s+\S+)(?:\s+\((?P<date>\d{4}-\d{2}-\d{2})\))?\s*$")
+_FLAG_WORDS = ("SMP", "PREEMPT", "PREEMPT_DYNAMIC", "PREEMPT_RT", "RT", "tainted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,15 @@ class KernelVersion:
     build_host: str = ""
     build_number: str = ""
     build_date: str = ""
+    compiler: str = ""
+    linker: str = ""
+    flags: str = ""
+    distro_version: str = ""
+
+    @property
+    def builder(self) -> str:
+        """`user@host` of the build (the banner's first parentheses)."""
+        return self.build_host
 
 
 def kernel_format(data: bytes | memoryview) -> str:
@@ -57,16 +66,68 @@ def _cstring(data: bytes | memoryview, start: int) -> bytes:
     return chunk.split(b"\0", 1)[0]
 
 
+def _group(text: str, pos: int) -> tuple[str, int] | None:
+    """The balanced parenthesised group starting at `text[pos]` and the position after it."""
+    if pos >= len(text) or text[pos] != "(":
+        return None
+    depth = 0
+    for i in range(pos, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[pos + 1 : i], i + 1
+    return None
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on `, ` outside parentheses: `gcc (Debian 12.2.0-14) 12.2.0, GNU ld ... 2.40`."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if c == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
 def parse_version(text: str, offset: int, source: str) -> KernelVersion:
-    body = text[len("Linux version ") :] if text.startswith("Linux version ") else text
-    m = _VERSION_RE.match(body.strip())
-    if not m:
+    """Split a version string or `Linux version` banner into its parts.
+
+    `<release> (<user@host>) (<compiler>[, <linker>]) #<n> <flags> <date>`: the setup header's
+    copy has no toolchain group; Debian ends with `Debian <package version> (<YYYY-MM-DD>)`.
+    """
+    body = (text[len("Linux version ") :] if text.startswith("Linux version ") else text).strip()
+    release, _, rest = body.partition(" ")
+    rest = rest.lstrip()
+    groups = []
+    while (g := _group(rest, 0)) is not None:
+        groups.append(g[0])
+        rest = rest[g[1] :].lstrip()
+    if not release or not groups:
         return KernelVersion(text, offset, source)
-    rest = m.group("rest") or ""
+    compiler = linker = ""
+    if len(groups) > 1:
+        tools = _split_top(groups[1])
+        compiler = tools[0] if tools else ""
+        linker = tools[1] if len(tools) > 1 else ""
+    build, date, distro = "", "", ""
+    if rest.startswith("#"):
+        build, _, rest = rest.partition(" ")
     d = _DATE_RE.search(rest)
+    if d:
+        date, rest = d.group("date"), rest[: d.start()]
+    else:
+        m = _DISTRO_RE.search(rest)
+        if m:
+            distro, date, rest = m.group("distro"), m.group("date") or "", rest[: m.start()]
+    if not distro:
+        m = _DISTRO_RE.search(rest)
+        if m:
+            distro, rest = m.group("distro"), rest[: m.start()]
+    flags = " ".join(w for w in rest.split() if w in _FLAG_WORDS)
     return KernelVersion(
-        text, offset, source, release=m.group("release"), build_host=m.group("host"),
-        build_number=m.group("build") or "", build_date=d.group("date") if d else "",
+        text, offset, source, release=release, build_host=groups[0], build_number=build,
+        build_date=date, compiler=compiler, linker=linker, flags=flags, distro_version=distro,
     )
 
 
