@@ -2,7 +2,8 @@
 header; decompress incrementally with a bound on size and on expansion ratio.
 
 The kernel accepts a ramdisk (or each concatenated piece of one) compressed with any of these.
-gzip and xz come from the standard library, zstd from `zstandard`, lz4 from `lz4`.
+gzip, xz and lzma (the legacy `.lzma` format, only recognised where a caller names it, as a
+kernel payload) come from the standard library, zstd from `zstandard`, lz4 from `lz4`.
 """
 
 from __future__ import annotations
@@ -183,9 +184,10 @@ def _stream(fmt: str, data: memoryview, consumed: list[int]) -> Iterator[bytes]:
                 yield out
         consumed[0] = pos - len(z.unused_data)
         return
-    if fmt in ("xz", "bzip2", "lz4"):
-        if fmt == "xz":
-            d: lzma.LZMADecompressor | bz2.BZ2Decompressor = lzma.LZMADecompressor()
+    if fmt in ("xz", "lzma", "bzip2", "lz4"):
+        if fmt in ("xz", "lzma"):
+            d: lzma.LZMADecompressor | bz2.BZ2Decompressor = lzma.LZMADecompressor(
+                lzma.FORMAT_ALONE if fmt == "lzma" else lzma.FORMAT_AUTO)
         elif fmt == "bzip2":
             d = bz2.BZ2Decompressor()
         else:

@@ -62,7 +62,8 @@ class ElfNote:
 
     `kind` is `build-id` (owner GNU, type 3), `abi-tag`, `gnu-property`, `stapsdt` (a SystemTap
     probe, value `provider:name`), `go-build-id`, `package` (the `FDO` package-metadata JSON),
-    `linux` (a kernel module's notes) or `other` (value: the descriptor's SHA-256).
+    `linux` (the kernel's and its modules' notes) or `other`; for those two the value is the
+    descriptor as text when it is printable, else its hex (up to 32 bytes) or `sha256:<hex>`.
     `desc_offset` is the descriptor's file offset, `desc_size` its length.
     """
 
@@ -200,7 +201,7 @@ def parse_comment(text: str) -> ToolchainComment:
     version_m = _VERSION_WORD.search(body)
     version = version_m.group(0).rstrip(")") if version_m else ""
     tool = body[: version_m.start()].strip() if version_m else body
-    tool = tool.removesuffix("version").strip() or body
+    tool = _PAREN_RE.sub("", tool.removesuffix("version")).strip() or body
     pkg = [p for p in _PAREN_RE.findall(body) if _VERSION_WORD.search(p)]
     release = pkg[-1].strip() if pkg else version
     return ToolchainComment(text, role, tool, version, release)
@@ -256,7 +257,10 @@ def _note_value(kind: str, desc: bytes, word: int, fmt: str) -> str:
     if kind == "abi-tag" and len(desc) >= 16:
         os_, *ver = struct.unpack_from(fmt[0] + "4I", desc)
         return f"os {os_} " + ".".join(map(str, ver))
-    return hashlib.sha256(desc).hexdigest()
+    text = desc.rstrip(b"\0")
+    if text and all(32 <= b < 127 for b in text):  # e.g. Linux's build salt, Xen's loader
+        return text[:MAX_NOTE_TEXT].decode("ascii")
+    return desc.hex() if len(desc) <= 32 else "sha256:" + hashlib.sha256(desc).hexdigest()
 
 
 def parse_notes(raw: bytes, section: str, base: int, *, align: int, little_endian: bool,
