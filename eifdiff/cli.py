@@ -139,14 +139,15 @@ def _print_json(doc: object) -> None:
 
 def cmd_describe(argv: Sequence[str]) -> int:
     from eifdiff.describe import describe_json, describe_text
-    from eifdiff.image import open_image
+    from eifdiff.enclave import layer_of, open_bootstrap
 
     args = _describe_parser().parse_args(argv)
-    image = open_image(args.file)
+    with open_bootstrap(args.file) as loaded:
+        image, layer = loaded.image, layer_of(loaded)
     if args.json:
-        _print_json(describe_json(image))
+        _print_json(describe_json(image, layer))
     else:
-        print(describe_text(image))
+        print(describe_text(image, layer))
     return EXIT_SAME
 
 

@@ -1,13 +1,18 @@
 """`eifdiff describe`: one image's measurements and metadata, shaped as nitro-cli describe-eif.
 
 `describe_json` has nitro-cli's keys in nitro-cli's order, plus an `eifdiff` key with what
-nitro-cli does not show (section table, architecture, kernel version string, anomalies).
+nitro-cli does not show (section table, architecture, kernel version string, anomalies) and,
+given the enclave layer (`eifdiff.enclave`), the kernel read down to its vmlinux, the `init` and
+modules with the nitro-cli blobs they are, and the consistency warnings.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from eifdiff.blobs import KnownBlob
+from eifdiff.enclave import EnclaveLayer
+from eifdiff.formats.kernel import KernelVersion
 from eifdiff.image import EifImage
 from eifdiff.measure import sections_feeding
 
@@ -27,7 +32,65 @@ def _metadata_block(image: EifImage) -> dict[str, Any]:
     return block
 
 
-def eifdiff_block(image: EifImage) -> dict[str, Any]:
+def _blob(b: KnownBlob | None) -> dict[str, Any] | None:
+    if b is None:
+        return None
+    return {"label": b.label, "kind": b.kind, "arch": b.arch, "path": b.path, "date": b.date,
+            "commit": b.commit, "releases": list(b.releases), "sha256": b.sha256,
+            "git_blob": b.git_blob}
+
+
+def _banner(kv: KernelVersion | None) -> dict[str, Any] | None:
+    if kv is None:
+        return None
+    return {"text": kv.text, "source": kv.source, "release": kv.release,
+            "builder": kv.build_host, "compiler": kv.compiler, "linker": kv.linker,
+            "build_number": kv.build_number, "flags": kv.flags,
+            "distro_version": kv.distro_version, "build_date": kv.build_date}
+
+
+def layer_block(layer: EnclaveLayer) -> dict[str, Any]:
+    """The enclave layer (PCR1) as JSON: kernel, boot parts, known blobs, warnings."""
+    k = layer.kernel
+    kernel: dict[str, Any] | None = None
+    if k is None:
+        kernel = {"error": layer.kernel_error}
+    else:
+        kernel = {
+            "format": k.format, "arch": k.arch, "compression": k.compression,
+            "payload_offset": k.payload_offset, "payload_size": k.payload_size,
+            "boot_protocol": k.setup.protocol if k.setup else None,
+            "vmlinux_size": len(k.vmlinux), "vmlinux_build_id": k.build_id,
+            "banner": _banner(k.banner),
+            "toolchain": [{"role": t.role, "tool": t.tool, "version": t.version,
+                           "release": t.release} for t in (k.elf.toolchain if k.elf else ())],
+            "config": None if k.config is None else {
+                "offset": k.config.offset, "release": k.config.release,
+                "options": len(k.config.options)},
+            "initramfs": None if k.initramfs is None else {
+                "offset": k.initramfs.offset, "size": len(k.initramfs.data),
+                "names": list(k.initramfs.names)},
+        }
+    parts = []
+    for p in layer.parts:
+        f = p.elf
+        parts.append({
+            "path": p.path, "role": p.role, "sha256": p.sha256, "arch": p.arch,
+            "build_id": f.build_id if f else None,
+            "compiler": sorted({t.release for t in f.compilers}) if f else [],
+            "vermagic": p.vermagic,
+            "srcversion": f.module.get("srcversion") if f and f.module else None,
+            "blob": _blob(p.blob),
+        })
+    return {
+        "Kernel": kernel, "KernelBlob": _blob(layer.kernel_blob),
+        "CmdlineBlob": _blob(layer.cmdline_blob), "BootParts": parts,
+        "Warnings": [{"kind": w.kind, "path": w.path, "found": w.found,
+                      "expected": w.expected, "message": w.message} for w in layer.warnings],
+    }
+
+
+def eifdiff_block(image: EifImage, layer: EnclaveLayer | None = None) -> dict[str, Any]:
     """What eifdiff adds: the container as laid out, the kernel, and what looked wrong."""
     lay = image.layout
     kv = image.kernel_version
@@ -54,9 +117,12 @@ def eifdiff_block(image: EifImage) -> dict[str, Any]:
             "build_date": kv.build_date,
         },
         "Anomalies": [
-            {"path": a.path, "offset": a.offset, "message": a.message} for a in image.anomalies
+            {"path": a.path, "offset": a.offset, "message": a.message}
+            for a in (*image.anomalies, *(layer.anomalies if layer else ()))
         ],
     }
+    if layer is not None:
+        out.update(layer_block(layer))
     if image.signature is not None:
         s = image.signature
         out["Signature"] = {
@@ -67,7 +133,7 @@ def eifdiff_block(image: EifImage) -> dict[str, Any]:
     return out
 
 
-def describe_json(image: EifImage) -> dict[str, Any]:
+def describe_json(image: EifImage, layer: EnclaveLayer | None = None) -> dict[str, Any]:
     """The describe document: nitro-cli's shape first, then the `eifdiff` key."""
     out: dict[str, Any] = {
         "EifVersion": image.layout.header.version,
@@ -83,11 +149,52 @@ def describe_json(image: EifImage) -> dict[str, Any]:
         out["ImageName"] = image.metadata.image_name
         out["ImageVersion"] = image.metadata.image_version
         out["Metadata"] = _metadata_block(image)
-    out["eifdiff"] = eifdiff_block(image)
+    out["eifdiff"] = eifdiff_block(image, layer)
     return out
 
 
-def describe_text(image: EifImage) -> str:
+def _term(text: str) -> str:
+    """Text from the file made safe for a terminal: control characters escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def layer_lines(layer: EnclaveLayer) -> list[str]:
+    """The enclave layer for the terminal, indented under the image."""
+    lines = []
+    k = layer.kernel
+    if k is None:
+        lines.append(f"  vmlinux: not read ({_term(layer.kernel_error or '')})")
+    else:
+        lines.append(f"  vmlinux: {k.format} {k.arch}, payload {k.compression or 'none'}"
+                     + (f" at offset {k.payload_offset}, {k.payload_size} bytes"
+                        if k.payload_offset is not None else "")
+                     + f", {len(k.vmlinux)} bytes decompressed, build-id {k.build_id or '-'}")
+        b = k.banner
+        if b is not None:
+            lines.append(f"    release {_term(b.release)}, built by {_term(b.build_host)} "
+                         f"{_term(b.build_number)} {_term(b.distro_version)} "
+                         f"on {_term(b.build_date) or '?'}")
+            if b.compiler:
+                lines.append(f"    compiler {_term(b.compiler)}"
+                             + (f"; linker {_term(b.linker)}" if b.linker else ""))
+        if k.config is not None:
+            lines.append(f"    embedded config: {len(k.config.options)} options")
+        if k.initramfs is not None:
+            lines.append(f"    built-in initramfs: {len(k.initramfs.names)} entries, "
+                         f"{len(k.initramfs.data)} bytes")
+    for role, blob in (("kernel", layer.kernel_blob), ("cmdline", layer.cmdline_blob)):
+        if blob is not None:
+            lines.append(f"  {role} is {blob.label}")
+    for p in layer.parts:
+        what = p.blob.label if p.blob is not None else "not a known nitro-cli blob"
+        vm = f", vermagic {_term(p.vermagic)!r}" if p.vermagic else ""
+        lines.append(f"  {_term(p.path)}: {p.arch or 'not ELF'}{vm}; {what}")
+    for w in layer.warnings:
+        lines.append(f"  WARNING {_term(str(w))}")
+    return lines
+
+
+def describe_text(image: EifImage, layer: EnclaveLayer | None = None) -> str:
     """A readable summary for the terminal."""
     lay = image.layout
     lines = [f"{image.path}: EIF version {lay.header.version}, {lay.header.arch}, "
@@ -113,15 +220,17 @@ def describe_text(image: EifImage) -> str:
         if md.custom_metadata is not None:
             lines.append(f"  custom metadata: {md.custom_metadata}")
     if image.kernel_version is not None:
-        lines.append(f"  kernel ({image.kernel_format}): {image.kernel_version.text}")
+        lines.append(f"  kernel ({image.kernel_format}): {_term(image.kernel_version.text)}")
     else:
         lines.append(f"  kernel ({image.kernel_format}): no version string found")
+    if layer is not None:
+        lines += layer_lines(layer)
     lines.append("  sections:")
     feeds = sections_feeding(lay)
     for s in lay.sections:
         pcrs = ",".join(k for k, v in feeds.items() if s.name in v) or "-"
         lines.append(f"    [{s.index}] {s.name:<12} offset {s.offset:>10}  size {s.size:>10}"
                      f"  feeds {pcrs}")
-    for a in image.anomalies:
-        lines.append(f"  anomaly: {a}")
+    for a in (*image.anomalies, *(layer.anomalies if layer else ())):
+        lines.append(f"  anomaly: {_term(str(a))}")
     return "\n".join(lines)

@@ -6,7 +6,8 @@ optionally an IKCONFIG blob (`IKCFG_ST`, gzip, `IKCFG_ED`) and a built-in newc i
 `.comment`. The bzImage wraps it as the kernel's build does: a boot sector and one setup
 sector with a boot-protocol 2.15 header (version string pointer, payload_offset,
 payload_length, 64-bit xloadflags), a stand-in decompressor, then the payload compressed with
-gzip, bzip2, lzma, xz, lz4 (legacy frame), zstd or none, followed by its size as 4 bytes.
+gzip, bzip2, lzma, xz, lz4 (legacy frame) or zstd and followed by its size as 4 bytes, or
+stored as is.
 
     python scripts/make_kernel.py OUT [--release R] [--builder U@H] [--compression gzip]
 """
@@ -163,7 +164,9 @@ def make_bzimage(vmlinux: bytes, *, compression: str = "gzip",
                     after = after[i + 1 :].lstrip()
                     break
         version = f"{release} {rest[:builder_end]} {after}"
-    payload = compress(vmlinux, compression) + struct.pack("<I", len(vmlinux))
+    payload = compress(vmlinux, compression)
+    if compression != "none":  # the build appends the uncompressed size to compressed payloads
+        payload += struct.pack("<I", len(vmlinux))
     setup = bytearray((SETUP_SECTS + 1) * 512)
     version_at = 0x300
     raw = version.encode() + b"\0"

@@ -69,7 +69,8 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_pairs_are_the_documented_ones() -> None:
-    assert sorted(p.name for p in SAMPLES.iterdir() if p.is_dir()) == sorted(PATTERNS)
+    pairs = [p.name for p in SAMPLES.iterdir() if p.is_dir() and p.name != "aws-blobs"]
+    assert sorted(pairs) == sorted(PATTERNS)
 
 
 @pytest.mark.parametrize("pair", sorted(PATTERNS))

@@ -332,6 +332,7 @@ def elf_facts(data: bytes | memoryview) -> ElfFacts:
         module: ModInfo | None = None
         versions: tuple[SymbolVersion, ...] = ()
         notes: list[ElfNote] = []
+        read: set[tuple[str, tuple[int, int]]] = set()
         little = elf.little_endian
         digests: dict[tuple[int, int], str] = {}
         budget = HASH_BUDGET_FACTOR * len(raw) + (1 << 20)
@@ -348,10 +349,17 @@ def elf_facts(data: bytes | memoryview) -> ElfFacts:
                     raise FormatError("ELF sections cover the file more than "
                                       f"{HASH_BUDGET_FACTOR} times over")
                 digests[span] = hashlib.sha256(raw[span[0] : span[0] + span[1]]).hexdigest()
-            body = raw[span[0] : span[0] + span[1]] if sec.name in (
-                ".comment", ".modinfo", ".interp", "__versions") or stype == "SHT_NOTE" else b""
             sections.append(ElfSection(sec.name, str(stype), off, size, digests[span]))
-            if stype == "SHT_NOTE":
+            # each span is read once per purpose: repeated headers cost no more than the budget
+            purpose = "note" if stype == "SHT_NOTE" else sec.name if sec.name in (
+                ".comment", ".modinfo", ".interp", "__versions") else None
+            body = b""
+            if purpose is not None and (purpose, span) not in read:
+                read.add((purpose, span))
+                body = raw[span[0] : span[0] + span[1]]
+            elif purpose is not None:
+                continue
+            if stype == "SHT_NOTE" and len(notes) < MAX_NOTES:
                 notes += parse_notes(body, sec.name, off, align=sec["sh_addralign"],
                                      little_endian=little, elf_class=elf.elfclass)
             elif isinstance(sec, DynamicSection):

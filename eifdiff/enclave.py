@@ -1,0 +1,176 @@
+"""The enclave's own layer (PCR1): the kernel read down to its vmlinux, the cmdline, and the
+`init` and kernel modules of the ramdisks, each identified against nitro-cli's known blobs and
+checked for consistency.
+
+`read_layer` takes what `eifdiff.load` opened (the image, the kernel and cmdline bytes, the
+ramdisks to look in) and returns one `EnclaveLayer`; `describe` passes only the first ramdisk
+(the bootstrap ramdisk nitro-cli builds from its blobs), the differ may pass them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from eifdiff.blobs import KnownBlob, identify, identify_cmdline
+from eifdiff.consistency import ConsistencyWarning, Part, check
+from eifdiff.errors import Anomaly, FormatError
+from eifdiff.formats.bzimage import KernelImage, read_kernel
+from eifdiff.formats.eif import SectionType
+from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
+from eifdiff.image import start_image
+from eifdiff.load import Limits, LoadedImage, Ramdisk, load_ramdisk
+from eifdiff.mapped import MappedFile
+
+MAX_PART_SIZE = 64 << 20  # an init or a module larger than this is not read
+
+
+@dataclass(frozen=True, slots=True)
+class BootPart:
+    """An `init` or a kernel module (`*.ko`) in a ramdisk: where, what, and which blob it is."""
+
+    path: str
+    role: str
+    sha256: str
+    elf: ElfFacts | None
+    blob: KnownBlob | None
+
+    @property
+    def arch(self) -> str | None:
+        return self.elf.arch if self.elf is not None else None
+
+    @property
+    def vermagic(self) -> str | None:
+        m = self.elf.module if self.elf is not None else None
+        return m.vermagic if m is not None else None
+
+
+@dataclass(frozen=True)
+class EnclaveLayer:
+    """What PCR1 covers, read and explained. `kernel` is None when it could not be read, and
+    `kernel_error` says why (a test kernel that is only a header, a payload compressed with
+    lzo); `anomalies` are damaged boot parts in the ramdisks."""
+
+    kernel: KernelImage | None
+    kernel_error: str | None
+    kernel_blob: KnownBlob | None
+    cmdline_blob: KnownBlob | None
+    parts: tuple[BootPart, ...]
+    warnings: tuple[ConsistencyWarning, ...]
+    anomalies: tuple[Anomaly, ...]
+
+    @property
+    def kernel_release(self) -> str | None:
+        k = self.kernel
+        return k.banner.release if k is not None and k.banner is not None else None
+
+    def blobs(self) -> tuple[tuple[str, KnownBlob | None], ...]:
+        """(role, match) for the kernel and each boot part, for `blobs.blob_set_change`."""
+        return (("kernel", self.kernel_blob),
+                *((posixpath.basename(p.path.split(":", 1)[-1]), p.blob) for p in self.parts))
+
+
+def _role(name: str) -> str | None:
+    base = posixpath.basename(name)
+    if name.lstrip("./") == "init":
+        return "init"
+    if base.endswith(".ko"):
+        return "module"
+    return None
+
+
+def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> tuple[list[BootPart], list[Anomaly]]:
+    """The top-level `init` and every `*.ko` regular file of the given (index, ramdisk)s."""
+    parts, anomalies = [], []
+    for index, rd in ramdisks:
+        for m in rd.members():
+            e = m.entry
+            role = _role(e.name)
+            if role is None or e.kind != "file" or e.filesize > MAX_PART_SIZE:
+                continue
+            path = f"ramdisk[{index}]:{e.name}"
+            data = m.data
+            digest = hashlib.sha256(data).hexdigest()
+            facts = None
+            if is_elf(data):
+                try:
+                    facts = elf_facts(data)
+                except FormatError as exc:
+                    anomalies.append(Anomaly(path, exc.detail, e.data_offset))
+            parts.append(BootPart(path, role, digest, facts, identify(data, sha256=digest)))
+    return parts, anomalies
+
+
+def _kernel_arch(kernel: KernelImage | None, kernel_format: str) -> str | None:
+    """The kernel's architecture; from its format alone when it could not be read further."""
+    if kernel is not None:
+        return kernel.arch if kernel.arch != "unknown" else None
+    return {"arm64-image": "aarch64", "bzImage": "x86"}.get(kernel_format)
+
+
+def read_layer(eif_arch: str, kernel_format: str, kernel_data: memoryview, kernel_offset: int,
+               cmdline: str | None, ramdisks: Iterable[tuple[int, Ramdisk]],
+               header_release: str | None = None) -> EnclaveLayer:
+    """Read the kernel section (at file offset `kernel_offset`), identify the blobs, find the
+    boot parts in `ramdisks` and check that they fit together. `header_release` is the release
+    the setup header's version string names, used when the vmlinux cannot be read."""
+    anomalies: list[Anomaly] = []
+    kernel = error = None
+    try:
+        kernel = read_kernel(kernel_data)
+    except FormatError as exc:
+        error = exc.detail
+    if kernel is not None:
+        anomalies += [Anomaly("kernel", p, kernel_offset) for p in kernel.problems]
+    parts, more = boot_parts(ramdisks)
+    anomalies += more
+    release = kernel.banner.release if kernel is not None and kernel.banner else None
+    release = release or header_release or None
+    checked = [Part("kernel", "kernel", _kernel_arch(kernel, kernel_format), release)]
+    for p in parts:
+        vm = p.vermagic
+        checked.append(Part(p.path, p.role, p.arch, vm.split()[0] if vm and vm.split() else None,
+                            vm))
+    return EnclaveLayer(
+        kernel=kernel, kernel_error=error, kernel_blob=identify(kernel_data),
+        cmdline_blob=identify_cmdline(cmdline) if cmdline is not None else None,
+        parts=tuple(parts), warnings=check(eif_arch, checked), anomalies=tuple(anomalies),
+    )
+
+
+def open_bootstrap(path: str | os.PathLike[str], *, limits: Limits | None = None) -> LoadedImage:
+    """Open and measure an EIF and read only its first ramdisk (nitro-cli's bootstrap ramdisk
+    with `init` and `nsm.ko`): what `describe` needs, without reading the user's ramdisks."""
+    mapped = MappedFile.open(path)
+    try:
+        pending = start_image(mapped)
+    except BaseException:
+        mapped.close()
+        raise
+    loaded = LoadedImage(pending, mapped, ())
+    try:
+        loaded.ramdisks = tuple(
+            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits or Limits(),
+                         loaded._temps, mapped.release)
+            for s in pending.layout.of_type(SectionType.RAMDISK)[:1])
+    except BaseException:
+        loaded.close()
+        raise
+    return loaded
+
+
+def layer_of(loaded: LoadedImage) -> EnclaveLayer:
+    """The enclave layer of an opened image, looking in the ramdisks it has read."""
+    image = loaded.image
+    lay = image.layout
+    kernel = lay.one(SectionType.KERNEL)
+    assert kernel is not None  # parse_layout guarantees exactly one
+    cmd = lay.one(SectionType.CMDLINE)
+    cmdline = (bytes(loaded.section_data(cmd)).decode("utf-8", "replace")
+               if cmd is not None else None)
+    return read_layer(lay.header.arch, image.kernel_format, loaded.section_data(kernel),
+                      kernel.data_offset, cmdline, enumerate(loaded.ramdisks),
+                      image.kernel_version.release if image.kernel_version else None)
