@@ -99,3 +99,30 @@ def test_memoryview_input() -> None:
     kv = find_version(memoryview(data))
     assert kv is not None and kv.release == "5.15.0-91-generic"
     assert kernel_format(memoryview(data)) == "bzImage"
+
+
+DEBIAN = ("Linux version 6.1.0-47-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian "
+          "12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP "
+          "PREEMPT_DYNAMIC Debian 6.1.170-3 (2026-05-08)")
+
+
+@pytest.mark.parametrize(("text", "fields"), [
+    (DEBIAN, ("6.1.0-47-cloud-amd64", "debian-kernel@lists.debian.org",
+              "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0", "GNU ld (GNU Binutils for Debian) 2.40",
+              "#1", "SMP PREEMPT_DYNAMIC", "Debian 6.1.170-3", "2026-05-08")),
+    ("Linux version " + AMZN, ("4.14.256-209.484.amzn2.x86_64", "mockbuild@ip-10-0-1-32",
+                               "gcc version 7.3.1 20180712 (Red Hat 7.3.1-13) (GCC)", "", "#1",
+                               "SMP", "", "Mon Nov 22 20:25:48 UTC 2021")),
+    ("Linux version " + UBUNTU, ("5.15.0-91-generic", "buildd@lcy02-amd64-045",
+                                 "gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0",
+                                 "GNU ld (GNU Binutils for Ubuntu) 2.38", "#101-Ubuntu", "SMP",
+                                 "", "Tue Nov 14 13:30:08 UTC 2023")),
+    ("6.1.0-47-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian "
+     "6.1.170-3 (2026-05-08)", ("6.1.0-47-cloud-amd64", "debian-kernel@lists.debian.org", "",
+                                "", "#1", "SMP PREEMPT_DYNAMIC", "Debian 6.1.170-3",
+                                "2026-05-08")),
+])
+def test_banner_parts(text: str, fields: tuple[str, ...]) -> None:
+    kv = parse_version(text, 0, "banner")
+    assert (kv.release, kv.builder, kv.compiler, kv.linker, kv.build_number, kv.flags,
+            kv.distro_version, kv.build_date) == fields
