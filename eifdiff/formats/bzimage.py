@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from eifdiff.errors import FormatError
 from eifdiff.formats.compression import DecompressionLimit, decompress_to, detect
 from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
-from eifdiff.formats.kernel import ARM64_MAGIC_OFFSET, KernelVersion, find_version
+from eifdiff.formats.kernel import ARM64_MAGIC_OFFSET, KernelVersion, find_banner
 
 HEADER_AT = 0x1F1
 HEADER_END = 0x270
@@ -293,7 +293,7 @@ def _inside(vmlinux: bytes, fmt: str, arch: str, setup: SetupHeader | None,
     except FormatError as exc:
         problems.append(str(exc))
         config = None
-    banner = find_version(vmlinux)
+    banner = find_banner(vmlinux)
     return KernelImage(
         format=fmt, arch=arch if elf is None else elf.arch, setup=setup, compression=compression,
         payload_offset=payload[0] if payload else None,

@@ -147,11 +147,36 @@ def find_version(data: bytes | memoryview) -> KernelVersion | None:
     return None
 
 
-def _find(data: bytes | memoryview) -> int:
-    """Offset of the first banner, searching in windows so a large kernel is never copied whole."""
+def _find(data: bytes | memoryview, start: int = 0) -> int:
+    """Offset of the first banner at or after `start`, searching in windows so a large kernel
+    is never copied whole."""
     step, overlap = 4 << 20, len(BANNER) - 1
-    for pos in range(0, len(data), step):
+    for pos in range(start, len(data), step):
         hit = bytes(data[pos : pos + step + overlap]).find(BANNER)
         if hit >= 0:
             return pos + hit
     return -1
+
+
+MAX_BANNERS = 16
+
+
+def find_banner(data: bytes | memoryview) -> KernelVersion | None:
+    """The `Linux version` banner of a decompressed kernel.
+
+    Since Linux 6.1 a vmlinux holds two: `init/version.c`'s, whose build number is a bare `#`,
+    and the one `init/version-timestamp.c` links in last with the real `#<n>`; the first banner
+    with a build number is preferred, else the first found.
+    """
+    first = None
+    at = _find(data)
+    for _ in range(MAX_BANNERS):
+        if at < 0:
+            break
+        raw = _cstring(data, at).split(b"\n", 1)[0]
+        kv = parse_version(raw.decode("ascii", "replace"), at, "banner")
+        if kv.build_number not in ("", "#"):
+            return kv
+        first = first or kv
+        at = _find(data, at + len(BANNER))
+    return first

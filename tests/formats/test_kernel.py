@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eifdiff.formats.kernel import find_version, kernel_format, parse_version
+from eifdiff.formats.kernel import find_banner, find_version, kernel_format, parse_version
 
 UBUNTU = ("5.15.0-91-generic (buildd@lcy02-amd64-045) (gcc (Ubuntu 11.4.0-1ubuntu1~22.04) "
           "11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38) #101-Ubuntu SMP Tue Nov 14 13:30:08 "
@@ -126,3 +126,16 @@ def test_banner_parts(text: str, fields: tuple[str, ...]) -> None:
     kv = parse_version(text, 0, "banner")
     assert (kv.release, kv.builder, kv.compiler, kv.linker, kv.build_number, kv.flags,
             kv.distro_version, kv.build_date) == fields
+
+
+def test_banner_with_build_number_preferred() -> None:
+    """Linux 6.1 links a banner with a bare `#` first and the real one (`#1`) later."""
+    placeholder = DEBIAN.replace(" #1 ", " # ").encode() + b"\n\0"
+    real = DEBIAN.encode() + b"\n\0"
+    data = bytes(100) + placeholder + bytes(50) + real
+    kv = find_banner(data)
+    assert kv is not None and kv.build_number == "#1"
+    assert kv.offset == 100 + len(placeholder) + 50
+    only = find_banner(bytes(10) + placeholder)
+    assert only is not None and only.build_number == "#" and only.offset == 10
+    assert find_banner(bytes(100)) is None
