@@ -2,7 +2,8 @@
 
 Each pair is written to a private temporary folder under its own base name (so diffoscope can
 recognise the file type) and compared by a diffoscope subprocess with a timeout; its text output
-is attached to the report under the entry's path.
+is attached to the report under the entry's path. When the kernels differ, the two vmlinux
+files decompressed from them are compared first, under `kernel:vmlinux`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from eifdiff.errors import FormatError
+from eifdiff.formats.bzimage import read_kernel
+from eifdiff.formats.eif import SectionType
 from eifdiff.load import LoadedImage, Member
 from eifdiff.records import Divergence
+
+KERNEL_KEY = "kernel:vmlinux"
 
 _HEADER_FIELDS = {
     "mode", "type", "uid", "gid", "mtime", "ino", "nlink", "devmajor", "devminor", "rdevmajor",
@@ -101,7 +107,12 @@ def deep_diffs(a: LoadedImage, b: LoadedImage, divergences: Iterable[Divergence]
     """diffoscope text per divergent entry path, within the count and time bounds."""
     out: dict[str, str] = {}
     started = time.monotonic()
+    divergences = list(divergences)
     paths = entry_paths(divergences)
+    if any(d.layer == "kernel" for d in divergences) and options.max_files > 0:
+        text = _vmlinux_diff(a, b, options.timeout)
+        if text is not None:
+            out[KERNEL_KEY] = _cut(text, options.max_chars)
     for i, path in enumerate(paths):
         if len(out) >= options.max_files:
             out["(more)"] = f"{len(paths) - i} more entries not compared (--deep-max-files)"
@@ -114,7 +125,30 @@ def deep_diffs(a: LoadedImage, b: LoadedImage, divergences: Iterable[Divergence]
         if ma is None or mb is None:
             continue
         text = diffoscope_pair(ma.entry.name, ma.data, mb.data, min(options.timeout, left))
-        if len(text) > options.max_chars:
-            text = text[: options.max_chars] + f"\n… cut at {options.max_chars} characters"
-        out[path] = text
+        out[path] = _cut(text, options.max_chars)
     return out
+
+
+def _cut(text: str, max_chars: int) -> str:
+    if len(text) > max_chars:
+        return text[:max_chars] + f"\n… cut at {max_chars} characters"
+    return text
+
+
+def _vmlinux(img: LoadedImage) -> bytes | None:
+    section = img.layout.one(SectionType.KERNEL)
+    if section is None:
+        return None
+    try:
+        return read_kernel(img.section_data(section)).vmlinux
+    except FormatError:
+        return None
+
+
+def _vmlinux_diff(a: LoadedImage, b: LoadedImage, timeout: float) -> str | None:
+    """diffoscope on the two kernels' vmlinux files; None when either cannot be decompressed
+    or both are the same."""
+    va, vb = _vmlinux(a), _vmlinux(b)
+    if va is None or vb is None or va == vb:
+        return None
+    return diffoscope_pair("vmlinux", va, vb, timeout)

@@ -4,6 +4,7 @@ refusals with the offset named."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import struct
@@ -177,3 +178,23 @@ def test_payload_compression_names() -> None:
     assert payload_compression(b"\x7fELF\x02") == "none"
     assert payload_compression(b"\x89LZO\x00\r\n\x1a\n") == "lzo"
     assert payload_compression(b"\x02\x21\x4c\x18") == "lz4-legacy"
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "xz", "lz4", "zstd", "bzip2", "lzma"])
+def test_truncations_and_bit_flips_raise_format_errors_only(vm: bytes, fmt: str) -> None:
+    """Cut at every header boundary and flip bytes across the header and payload: the reader
+    returns or raises FormatError, nothing else, and never allocates past its bound."""
+    image = make_kernel().make_bzimage(vm, compression=fmt)
+    setup = parse_setup_header(image)
+    end = setup.payload_start + setup.payload_length
+    points = {0, 1, 0x1F1, 0x1F2, 0x202, 0x206, 0x210, 0x248, 0x250, 0x26F, 0x270, 0x400,
+              0x600, 0x601, 0x610, end // 2, end - 5, end - 1}
+    for cut in sorted(points):
+        with pytest.raises(FormatError):
+            read_kernel(image[:cut])
+    assert read_kernel(image[:end]).vmlinux == vm  # only the padding after the payload cut
+    for at in [*range(0x1F1, 0x270, 7), *range(0x600, min(len(image), 0x600 + 4096), 97)]:
+        flipped = bytearray(image)
+        flipped[at] ^= 0xFF
+        with contextlib.suppress(FormatError):
+            read_kernel(bytes(flipped), max_size=4 << 20)
