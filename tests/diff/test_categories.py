@@ -32,11 +32,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from eifdiff.build import Signer, build_eif, default_metadata
-from eifdiff.compare import Report, compare_files
+from eifdiff.compare import compare_files
 from eifdiff.formats.cpio import S_IFDIR, S_IFREG, CpioMember, write_archive
 from eifdiff.formats.elf import elf_facts
 from eifdiff.load import Limits, load
 from eifdiff.records import CATEGORIES, Divergence
+from eifdiff.report.model import Report
 
 # --- shared helpers -------------------------------------------------------------------------
 
@@ -309,7 +310,7 @@ CASES = [
          frozenset({"timestamp"}), "timestamp", RAMDISK0, "mtime"),
     Case("timestamp-build-time",
          lambda a: (BASE, {"build_time": "2024-06-14T09:27:51.372818214+00:00"}),
-         frozenset({"timestamp"}), "timestamp", (), "BuildTime"),
+         frozenset({"timestamp"}), "timestamp", (), "build time"),
     Case("timestamp-gzip-ramdisk-mtime",
          lambda a: (_gzip_ramdisk(), _gzip_ramdisk(mtime=MTIME_B)),
          frozenset({"timestamp"}), "timestamp", RAMDISK1, "gzip mtime"),
@@ -366,18 +367,18 @@ CASES = [
     Case("added",
          lambda a: (BASE, _customer(customer_members(extra=[("rootfs/etc/resolv.conf",
                                                              b"nameserver 10.0.0.2\n", 0o644)]))),
-         frozenset({"added"}), "added", RAMDISK1, "entry"),
+         frozenset({"added"}), "added", RAMDISK1, "added"),
     Case("removed",
          lambda a: (_customer(customer_members(extra=[("rootfs/etc/resolv.conf",
                                                        b"nameserver 10.0.0.2\n", 0o644)])), BASE),
-         frozenset({"removed"}), "removed", RAMDISK1, "entry"),
+         frozenset({"removed"}), "removed", RAMDISK1, "removed"),
     Case("added-ramdisk",
          lambda a: (BASE, {"ramdisks": [BOOT_CPIO, CUSTOMER_CPIO,
                                         cpio(tree([("extra", b"x\n", 0o644)]))]}),
-         frozenset({"added"}), "added", RAMDISK1, "section"),
+         frozenset({"added"}), "added", RAMDISK1, "section added"),
     Case("metadata-image-name",
          lambda a: (BASE, {"name": "my-enclave"}),
-         frozenset({"metadata"}), "metadata", (), "ImageName"),
+         frozenset({"metadata"}), "metadata", (), "value"),
     Case("signature-two-keys",
          lambda a: ({"signer": signer("a")}, {"signer": signer("b")}),
          frozenset({"signature"}), "signature", ("PCR8",), "certificate"),
@@ -444,8 +445,8 @@ def test_derived_rows(tmp_path: Path) -> None:
         "name": "a-much-longer-image-name",
         **_customer(changed(customer_members(), "rootfs/etc/os-release", data=big))})
     derived = {(d.path, d.field) for d in rows_of(report, "derived")}
-    assert {("eif-header", "crc32"), ("eif-header", "section_sizes[2]"),
-            ("eif-header", "section_sizes[4]"), ("eif-header", "section_offsets[3]"),
+    assert {("eif-header", "crc32"), ("eif-header:2", "section size"),
+            ("eif-header:4", "section size"), ("eif-header:3", "section offset"),
             ("metadata", "size"), ("ramdisk[1]", "size"),
             ("ramdisk[1]:rootfs/etc/os-release", "filesize")} <= derived
     assert causes(report) == {"metadata", "content"}
@@ -482,15 +483,19 @@ def _check_build_path(report: Report, app_a: bytes, app_b: bytes, section: str,
                       suffix_b: str) -> None:
     assert causes(report) == {"build-path", "build-id"}, [
         (d.path, d.field, d.category) for d in report.causes]
-    comp = [d for d in rows_of(report, "build-path") if d.field == "DW_AT_comp_dir"]
+    comp = [d for d in rows_of(report, "build-path") if d.field == "comp_dir"]
     assert len(comp) == 1
     d = comp[0]
     assert d.layer == "elf"
-    assert d.path == f"ramdisk[1]:bin/app:{section}"
+    assert (d.section, d.entry, d.part) == ("ramdisk[1]", "bin/app", "DW_AT_comp_dir")
+    assert d.path == "ramdisk[1]:bin/app:DW_AT_comp_dir"
+    located = [r for r in rows_of(report, "build-path") if r.part == section]
+    assert located, f"no build-path row for {section}"
     assert str(d.a).endswith("/a/src") and str(d.b).endswith(suffix_b)
     assert d.pcrs == RAMDISK1 and "prefix-map" in d.hint
     for row in rows_of(report, "build-path"):
-        assert row.path.startswith("ramdisk[1]:bin/app:.debug"), row.path
+        assert (row.section, row.entry) == ("ramdisk[1]", "bin/app"), row.path
+        assert (row.part or "").startswith((".debug", "DW_AT_")), row.path
         assert row.pcrs == RAMDISK1
     (bid,) = rows_of(report, "build-id")
     assert bid.path == "ramdisk[1]:bin/app:.note.gnu.build-id" and bid.pcrs == RAMDISK1
@@ -583,7 +588,7 @@ def test_kernel_host_and_date_only(tmp_path: Path) -> None:
     assert got == [("build date", "timestamp"), ("build host", "build-host")]
     host = rows_of(report, "build-host")[0]
     assert (host.a, host.b) == ("builder@host-a", "ci-runner@build-host-b7")
-    kernel_data = report.a.sections[0]["offset"] + 12  # past the 12-byte section header
+    kernel_data = report.a.sections[0].offset + 12  # past the 12-byte section header
     assert host.offset_a == kernel_data + 0x500 + VERSION.index("builder@")
     assert not rows_of(report, "content")
     assert report.pcr_equal == {"PCR0": False, "PCR1": False, "PCR2": True}
@@ -601,7 +606,7 @@ def test_gzip_name_is_a_build_path(tmp_path: Path) -> None:
     report = compare_pair(tmp_path, {"ramdisks": [BOOT_CPIO, named("tmpaaaa.cpio")]},
                           {"ramdisks": [BOOT_CPIO, named("tmpbbbb.cpio")]})
     (d,) = report.causes
-    assert (d.category, d.field, d.path) == ("build-path", "gzip name", "ramdisk[1]~gzip")
+    assert (d.category, d.field, d.path) == ("build-path", "gzip name", "ramdisk[1]:gzip")
     assert (d.a, d.b) == ("tmpaaaa.cpio", "tmpbbbb.cpio") and d.pcrs == RAMDISK1
 
 
@@ -663,12 +668,13 @@ def test_gzip_bomb_is_an_anomaly(tmp_path: Path) -> None:
     b = make_eif(tmp_path / "b.eif", ramdisks=[BOOT_CPIO, CUSTOMER_CPIO])
     with load(a, limits=limits) as img:
         (anomaly,) = img.ramdisks[1].anomalies
-        assert anomaly.path == "ramdisk[1]~gzip" and "bound for this ramdisk" in anomaly.message
+        assert (anomaly.section, anomaly.part) == ("ramdisk[1]", "gzip stream")
+        assert "bound for this ramdisk" in anomaly.message
         assert anomaly.offset == img.ramdisks[1].section.data_offset
     report = compare_files(a, b, limits=limits)
     assert report.verdict == "different"
     assert set(report.a.pcrs) == {"PCR0", "PCR1", "PCR2"}
-    assert [x.path for x in report.anomalies] == ["a:ramdisk[1]~gzip"]
+    assert [x.path for x in report.anomalies] == ["a:ramdisk[1]:gzip stream"]
     assert {p for d in report.causes for p in d.pcrs} == {"PCR0", "PCR2"}
 
 
