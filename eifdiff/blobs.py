@@ -133,13 +133,19 @@ class BlobSetChange:
         return "different nitro-cli blob sets: " + "; ".join(parts)
 
 
-def blob_set_change(a: Iterable[tuple[str, KnownBlob | None]],
-                    b: Iterable[tuple[str, KnownBlob | None]]) -> BlobSetChange | None:
-    """Given (role, match) pairs for each side (`kernel`, `init`, `nsm.ko`, ...), the blobs that
-    differ when every role on both sides is a known blob; None otherwise."""
-    da, db = dict(a), dict(b)
-    if set(da) != set(db) or not da or any(v is None for v in (*da.values(), *db.values())):
-        return None
-    changed = tuple((role, da[role], db[role]) for role in da
-                    if da[role].git_blob != db[role].git_blob)  # type: ignore[union-attr]
-    return BlobSetChange(changed) if changed else None  # type: ignore[arg-type]
+def blob_set_change(a: Iterable[tuple[str, str, KnownBlob | None]],
+                    b: Iterable[tuple[str, str, KnownBlob | None]]) -> BlobSetChange | None:
+    """Given (role, sha256, match) for each side's parts (`kernel`, `init`, `nsm.ko`, ...):
+    the differing parts, when every one of them is a known nitro-cli blob on both sides; None
+    when nothing differs or some differing part is not a known blob."""
+    da = {role: (digest, blob) for role, digest, blob in a}
+    db = {role: (digest, blob) for role, digest, blob in b}
+    changed = []
+    for role in dict.fromkeys([*da, *db]):
+        (xa, ba), (xb, bb) = da.get(role, ("", None)), db.get(role, ("", None))
+        if xa == xb:
+            continue
+        if ba is None or bb is None:
+            return None
+        changed.append((role, ba, bb))
+    return BlobSetChange(tuple(changed)) if changed else None

@@ -65,6 +65,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     re-hashes both images, which on large images costs more than the rest of the comparison."""
     from eifdiff.deep import deep_diffs
     from eifdiff.diff import diff_images, diff_ramdisk_pairs
+    from eifdiff.enclave import pcr1_findings
     from eifdiff.packages.inventory import inventory
     from eifdiff.remedies import find_remedies
 
@@ -83,6 +84,8 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
     changes, warned, divergences = _packages(pa, pb, divergences)
+    inconsistent, divergences = pcr1_findings(a, b, divergences)
+    warned += tuple(ReportWarning(w.kind, side, str(w)) for side, w in inconsistent)
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
     note = ""
     if remedies is None:

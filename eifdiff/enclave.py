@@ -13,17 +13,18 @@ import hashlib
 import os
 import posixpath
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from eifdiff.blobs import KnownBlob, identify, identify_cmdline
+from eifdiff.blobs import KnownBlob, blob_set_change, identify, identify_cmdline
 from eifdiff.consistency import ConsistencyWarning, Part, check
 from eifdiff.errors import Anomaly, FormatError
-from eifdiff.formats.bzimage import KernelImage, read_kernel
+from eifdiff.formats.bzimage import KernelImage, parse_setup_header, read_kernel
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
 from eifdiff.image import start_image
 from eifdiff.load import Limits, LoadedImage, Ramdisk, load_ramdisk
 from eifdiff.mapped import MappedFile
+from eifdiff.records import Divergence
 
 MAX_PART_SIZE = 64 << 20  # an init or a module larger than this is not read
 
@@ -56,6 +57,7 @@ class EnclaveLayer:
 
     kernel: KernelImage | None
     kernel_error: str | None
+    kernel_sha256: str
     kernel_blob: KnownBlob | None
     cmdline_blob: KnownBlob | None
     parts: tuple[BootPart, ...]
@@ -67,10 +69,11 @@ class EnclaveLayer:
         k = self.kernel
         return k.banner.release if k is not None and k.banner is not None else None
 
-    def blobs(self) -> tuple[tuple[str, KnownBlob | None], ...]:
-        """(role, match) for the kernel and each boot part, for `blobs.blob_set_change`."""
-        return (("kernel", self.kernel_blob),
-                *((posixpath.basename(p.path.split(":", 1)[-1]), p.blob) for p in self.parts))
+    def blobs(self) -> tuple[tuple[str, str, KnownBlob | None], ...]:
+        """(role, sha256, match) for the kernel and each boot part (role: its name), for
+        `blobs.blob_set_change`."""
+        return (("kernel", self.kernel_sha256, self.kernel_blob),
+                *((p.path.split(":", 1)[-1], p.sha256, p.blob) for p in self.parts))
 
 
 def _role(name: str) -> str | None:
@@ -104,38 +107,49 @@ def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> tuple[list[BootPart],
     return parts, anomalies
 
 
-def _kernel_arch(kernel: KernelImage | None, kernel_format: str) -> str | None:
-    """The kernel's architecture; from its format alone when it could not be read further."""
+def _kernel_arch(kernel: KernelImage | None, kernel_format: str,
+                 data: memoryview) -> str | None:
+    """The kernel's architecture; from its setup header or its format alone when the vmlinux
+    was not read (`x86`: a bzImage whose header does not say it is 64-bit)."""
     if kernel is not None:
         return kernel.arch if kernel.arch != "unknown" else None
-    return {"arm64-image": "aarch64", "bzImage": "x86"}.get(kernel_format)
+    if kernel_format == "bzImage":
+        try:
+            return parse_setup_header(data).arch
+        except FormatError:
+            return "x86"
+    return {"arm64-image": "aarch64"}.get(kernel_format)
 
 
 def read_layer(eif_arch: str, kernel_format: str, kernel_data: memoryview, kernel_offset: int,
                cmdline: str | None, ramdisks: Iterable[tuple[int, Ramdisk]],
-               header_release: str | None = None) -> EnclaveLayer:
+               header_release: str | None = None, *, read_vmlinux: bool = True) -> EnclaveLayer:
     """Read the kernel section (at file offset `kernel_offset`), identify the blobs, find the
     boot parts in `ramdisks` and check that they fit together. `header_release` is the release
-    the setup header's version string names, used when the vmlinux cannot be read."""
+    the setup header's version string names, used when the vmlinux is not read (without
+    `read_vmlinux`, or when it cannot be)."""
     anomalies: list[Anomaly] = []
     kernel = error = None
     try:
-        kernel = read_kernel(kernel_data)
+        kernel = read_kernel(kernel_data) if read_vmlinux else None
     except FormatError as exc:
         error = exc.detail
     if kernel is not None:
         anomalies += [Anomaly("kernel", p, kernel_offset) for p in kernel.problems]
+    digest = hashlib.sha256(kernel_data).hexdigest()
     parts, more = boot_parts(ramdisks)
     anomalies += more
     release = kernel.banner.release if kernel is not None and kernel.banner else None
     release = release or header_release or None
-    checked = [Part("kernel", "kernel", _kernel_arch(kernel, kernel_format), release)]
+    checked = [Part("kernel", "kernel", _kernel_arch(kernel, kernel_format, kernel_data),
+                    release)]
     for p in parts:
         vm = p.vermagic
         checked.append(Part(p.path, p.role, p.arch, vm.split()[0] if vm and vm.split() else None,
                             vm))
     return EnclaveLayer(
-        kernel=kernel, kernel_error=error, kernel_blob=identify(kernel_data),
+        kernel=kernel, kernel_error=error, kernel_sha256=digest,
+        kernel_blob=identify(kernel_data, sha256=digest),
         cmdline_blob=identify_cmdline(cmdline) if cmdline is not None else None,
         parts=tuple(parts), warnings=check(eif_arch, checked), anomalies=tuple(anomalies),
     )
@@ -162,8 +176,10 @@ def open_bootstrap(path: str | os.PathLike[str], *, limits: Limits | None = None
     return loaded
 
 
-def layer_of(loaded: LoadedImage) -> EnclaveLayer:
-    """The enclave layer of an opened image, looking in the ramdisks it has read."""
+def layer_of(loaded: LoadedImage, *, read_vmlinux: bool = True) -> EnclaveLayer:
+    """The enclave layer of an opened image, looking in its first ramdisk (nitro-cli's
+    bootstrap ramdisk; a root filesystem's own modules are not checked against the kernel).
+    Without `read_vmlinux` the kernel is known only by its version string and format."""
     image = loaded.image
     lay = image.layout
     kernel = lay.one(SectionType.KERNEL)
@@ -172,5 +188,23 @@ def layer_of(loaded: LoadedImage) -> EnclaveLayer:
     cmdline = (bytes(loaded.section_data(cmd)).decode("utf-8", "replace")
                if cmd is not None else None)
     return read_layer(lay.header.arch, image.kernel_format, loaded.section_data(kernel),
-                      kernel.data_offset, cmdline, enumerate(loaded.ramdisks),
-                      image.kernel_version.release if image.kernel_version else None)
+                      kernel.data_offset, cmdline, enumerate(loaded.ramdisks[:1]),
+                      image.kernel_version.release if image.kernel_version else None,
+                      read_vmlinux=read_vmlinux)
+
+
+def pcr1_findings(a: LoadedImage, b: LoadedImage, divergences: tuple[Divergence, ...]
+                  ) -> tuple[list[tuple[str, ConsistencyWarning]], tuple[Divergence, ...]]:
+    """For a comparison: each side's consistency warnings, and the rows about PCR1's parts
+    (the kernel, the cmdline, the boot parts) with a hint naming the nitro-cli blob sets when
+    both sides are known blobs and they differ."""
+    la, lb = layer_of(a, read_vmlinux=False), layer_of(b, read_vmlinux=False)
+    warned = [(side, w) for side, layer in (("a", la), ("b", lb)) for w in layer.warnings]
+    change = blob_set_change(la.blobs(), lb.blobs())
+    if change is None:
+        return warned, divergences
+    parts = {tuple(p.path.split(":", 1)) for p in (*la.parts, *lb.parts)}
+    out = tuple(replace(d, hint=f"{change.summary}. {d.hint}")
+                if (d.section, d.entry) in parts or d.section in ("kernel", "cmdline") else d
+                for d in divergences)
+    return warned, out

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 CAUSE, DERIVED = "#d9822b", "#9aa5b1"
 PALETTE = dict(zip(CATEGORIES, [
     "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d",
-    "#eeca3b", "#2ca02c", "#d62728", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#393b79",
-    "#9aa5b1"], strict=True))
+    "#6b6ecf", "#eeca3b", "#2ca02c", "#d62728", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f",
+    "#393b79", "#9aa5b1"], strict=True))
 
 
 def category_counts(report: Report) -> Figure:

@@ -13,8 +13,8 @@ LAYERS = (
 )
 CATEGORIES = (
     "timestamp", "ordering", "ownership", "permissions", "inode", "build-path", "build-id",
-    "build-host", "content", "added", "removed", "metadata", "signature", "cmdline", "header",
-    "compression", "derived",
+    "build-host", "toolchain", "content", "added", "removed", "metadata", "signature", "cmdline",
+    "header", "compression", "derived",
 )
 
 
@@ -181,6 +181,28 @@ COMMENT = _declare(ELF, "comment", "content", (
 MODINFO = _declare(ELF, "modinfo", "content", (
     "A kernel module's .modinfo differs (vermagic, srcversion, depends); build it against the "
     "same kernel and sources."), deep=True)
+_TOOLCHAIN = ("Another compiler or linker release built this (the .comment section or the kernel "
+              "banner names it); pin the toolchain: the same compiler and binutils package "
+              "versions, or the same build image, on every build.")
+COMPILER = _declare((ELF, KERNEL), "compiler", "toolchain", _TOOLCHAIN, deep=True)
+LINKER = _declare((ELF, KERNEL), "linker", "toolchain", _TOOLCHAIN, deep=True)
+VERMAGIC = _declare(ELF, "vermagic", "toolchain", (
+    "The module was built against another kernel (its vermagic names the kernel release and "
+    "options); a module loads only into the kernel its vermagic names. Build it against the "
+    "kernel the image boots, or take init, nsm.ko and the kernel from one nitro-cli blob set."),
+    deep=True)
+SRCVERSION = _declare(ELF, "srcversion", "content", (
+    "The module's source changed (srcversion hashes the source files it was built from); "
+    "compare the driver's source versions."), deep=True)
+MODINFO_KEY = _declare(ELF, "modinfo key", "content", (
+    "A key of the module's .modinfo (name, version, depends, alias, license...) differs: another "
+    "release of the module; build it from the same source."), deep=True)
+SYMBOL_CRCS = _declare(ELF, "symbol CRCs", "derived", (
+    "The CRCs of the kernel symbols the module imports (__versions) come from the kernel it was "
+    "built against: they follow from the vermagic difference."))
+RENUMBERED = _declare(ELF, "renumbered labels", "derived", (
+    "Only numbers in generated symbol names differ (.strtab: __UNIQUE_ID_*, local labels); "
+    "they follow from the other differences of the build."))
 SECTION_BYTES = _declare(ELF, "section bytes", "content", _CONTENT, deep=True)
 SECTION_PATHS = _declare(ELF, "section build path", "build-path", _PATHS, deep=True)
 SECTION_OFFSETS = _declare(ELF, "section offsets", "derived", _DERIVED)
@@ -215,6 +237,29 @@ BUILD_NUMBER = _declare(KERNEL, "build number", "build-host", (
 BUILD_DATE = _declare(KERNEL, "build date", "timestamp", (
     "The kernel embeds its build date; set KBUILD_BUILD_TIMESTAMP (from SOURCE_DATE_EPOCH)."))
 VERSION_STRING = _declare(KERNEL, "version string", "content", _CONTENT, deep=True)
+DISTRO_VERSION = _declare(KERNEL, "distribution version", "content", (
+    "Another package of the kernel (the distribution's version in its banner): a newer kernel "
+    "package was installed; pin the kernel package version."))
+BUILD_FLAGS = _declare(KERNEL, "build flags", "content", (
+    "The kernel was configured differently (SMP, PREEMPT...); build from the same config."))
+PAYLOAD_COMPRESSION = _declare(KERNEL, "payload compression", "compression", (
+    "The kernel payload was compressed with another algorithm (CONFIG_KERNEL_GZIP, _XZ, _ZSTD, "
+    "_LZ4...); build from the same config."))
+CONFIG_OPTION = _declare(KERNEL, "config option", "content", (
+    "The kernel's embedded config (IKCONFIG) differs in this option; build from the same "
+    ".config."))
+INITRAMFS = _declare(KERNEL, "built-in initramfs", "content", (
+    "The initramfs linked into the kernel (CONFIG_INITRAMFS_SOURCE) differs; compare the files "
+    "it was built from."), deep=True)
+PAYLOAD = _declare(KERNEL, "payload", "derived", (
+    "The compressed kernel payload follows from the differences of the vmlinux inside it."))
+SETUP_FIELDS = _declare(KERNEL, "setup and decompressor", "derived", (
+    "A payload of another size moves what surrounds it: the setup header's sizes (syssize, "
+    "payload_length, init_size), the EFI stub's PE header and the decompressor's references "
+    "past its payload follow from it."))
+KERNEL_BLOBS = _declare(KERNEL, "nitro-cli blobs", "content", (
+    "The kernel comes from another nitro-cli release's blobs; use the same nitro-cli version "
+    "(or pin the kernel and bootstrap files) on every build."))
 IMAGE_BYTES = _declare(KERNEL, "image bytes", "content", _CONTENT, deep=True)
 TOKEN = _declare(CMDLINE, "token", "cmdline", _CMDLINE)
 TOKEN_ORDER = _declare(CMDLINE, "order", "cmdline", _CMDLINE)

@@ -9,7 +9,7 @@ from eifdiff.deep import KERNEL_KEY, DeepOptions, diffoscope_command
 from eifdiff.formats.cpio import CpioMember, write_archive
 from eifdiff.formats.eif import SectionType, write_eif
 from eifdiff.formats.metadata import encode_metadata
-from eifdiff.report.json import report_json
+from eifdiff.report.model import report_doc
 from tests.formats.test_bzimage import make_kernel
 from tests.helpers import small_metadata
 
@@ -30,7 +30,7 @@ def test_deep_compares_the_vmlinux_files(tmp_path: Path) -> None:
                                                  compression="gzip"))
     b = _eif(tmp_path / "b.eif", mk.make_bzimage(mk.make_vmlinux(builder="builder@host-b"),
                                                  compression="xz"))
-    deep = report_json(compare_files(a, b, deep=DeepOptions()))["deep"]
+    deep = report_doc(compare_files(a, b, deep=DeepOptions()))["deep"]
     assert list(deep) == [KERNEL_KEY]
     text = deep[KERNEL_KEY]
     assert text.startswith("--- a/vmlinux\n+++ b/vmlinux")
@@ -41,6 +41,6 @@ def test_deep_compares_the_vmlinux_files(tmp_path: Path) -> None:
 def test_no_vmlinux_diff_when_kernels_cannot_be_read(tmp_path: Path) -> None:
     a = _eif(tmp_path / "a.eif", b"KERNEL-A" * 100)
     b = _eif(tmp_path / "b.eif", b"KERNEL-B" * 100)
-    doc = report_json(compare_files(a, b, deep=DeepOptions()))
+    doc = report_doc(compare_files(a, b, deep=DeepOptions()))
     assert KERNEL_KEY not in doc.get("deep", {})
     assert any(d["layer"] == "kernel" for d in doc["divergences"])

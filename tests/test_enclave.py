@@ -64,7 +64,8 @@ def test_61_kernel_with_414_module_is_warned(tmp_path: Path, kernel_61: bytes) -
         "6.1.0-47-cloud-amd64")
     assert layer.anomalies == ()
     assert layer.kernel_blob is None and layer.cmdline_blob is None
-    assert [r for r, _ in layer.blobs()] == ["kernel", "init", "nsm.ko"]
+    assert [r for r, _, _ in layer.blobs()] == ["kernel", "init", "nsm.ko"]
+    assert layer.blobs()[1] == ("init", init.sha256, init.blob)
 
 
 def test_describe_cli_json_and_text(tmp_path: Path, kernel_61: bytes) -> None:

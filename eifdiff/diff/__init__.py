@@ -7,7 +7,7 @@ names a cause; `derived` rows record what only follows from another difference, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eifdiff import rules as R
 from eifdiff.diff.container import diff_container
@@ -15,6 +15,7 @@ from eifdiff.diff.ramdisk import diff_ramdisks
 from eifdiff.diff.rows import Where, pcr_map
 from eifdiff.diff.sections import diff_cmdline, diff_kernel, diff_metadata, diff_signature
 from eifdiff.diff.spans import equal
+from eifdiff.diff.vmlinux import open_kernel
 from eifdiff.errors import Anomaly
 from eifdiff.formats.eif import Section, SectionType
 from eifdiff.load import LoadedImage
@@ -69,8 +70,15 @@ def diff_images(a: LoadedImage, b: LoadedImage,
 
     ka, kb = la.one(SectionType.KERNEL), lb.one(SectionType.KERNEL)
     assert ka is not None and kb is not None
+    kernels = (None, None)
+    if not equal(a.section_data(ka), b.section_data(kb)):
+        (kia, xa) = open_kernel(ka, a.section_data(ka))
+        (kib, xb) = open_kernel(kb, b.section_data(kb))
+        kernels = (kia, kib)
+        anomalies += [replace(x, side=side) for side, x in (("a", xa), ("b", xb)) if x]
     rows += diff_kernel(ka, a.section_data(ka), a.image.kernel_version,
-                        kb, b.section_data(kb), b.image.kernel_version, pcrs.get("kernel", ()))
+                        kb, b.section_data(kb), b.image.kernel_version, pcrs.get("kernel", ()),
+                        *kernels)
     ca, cb = la.one(SectionType.CMDLINE), lb.one(SectionType.CMDLINE)
     assert ca is not None and cb is not None
     rows += diff_cmdline(ca, _bytes(a, ca).decode("utf-8", "replace"),

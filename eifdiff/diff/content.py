@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from eifdiff import rules as R
 from eifdiff.diff.rows import Where, epoch
@@ -13,7 +14,7 @@ from eifdiff.diff.spans import first_difference, last_difference, replace_all
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import decompress_to, parse_gzip_header
 from eifdiff.formats.cpio import S_IFLNK, S_IFMT
-from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
+from eifdiff.formats.elf import ElfFacts, ElfSection, ToolchainComment, elf_facts, is_elf
 from eifdiff.formats.pyc import HEADER_SIZE as PYC_HEADER
 from eifdiff.formats.pyc import parse_pyc_header
 from eifdiff.records import Divergence
@@ -38,6 +39,25 @@ def _only_timestamps_differ(a: memoryview, b: memoryview) -> bool:
     return _STAMP.sub(b"<time>", x) == _STAMP.sub(b"<time>", y)
 DEBUG_PREFIXES = (".debug_", ".zdebug_")
 STRING_SECTIONS = (".comment", ".modinfo")
+_DIGITS = re.compile(rb"\d+")
+
+
+def _releases(tools: tuple[ToolchainComment, ...]) -> str:
+    """The distinct releases of a role (`Red Hat 7.3.1-13`), in order, joined."""
+    return "; ".join(dict.fromkeys(t.release for t in tools))
+
+
+def _texts(tools: tuple[ToolchainComment, ...]) -> str:
+    return "; ".join(dict.fromkeys(t.text for t in tools))
+
+
+def _at(data: memoryview, sec: ElfSection | None, text: str) -> int | None:
+    """File offset of the first NUL-terminated `text` (up to a `; `) inside `sec`."""
+    if sec is None or not text:
+        return None
+    first = text.split("; ")[0].encode()
+    hit = bytes(data[sec.offset : sec.offset + sec.size]).find(first + b"\0")
+    return None if hit < 0 else sec.offset + hit
 
 
 class Explainer:
@@ -221,21 +241,12 @@ class ElfComparison:
             out.append(self._row(None, R.DWARF_UNITS, len({k[0] for k in da}),
                                  len({k[0] for k in db})))
         if fa.build_id != fb.build_id:
-            sa, sb = fa.section(".note.gnu.build-id"), fb.section(".note.gnu.build-id")
-            # the note: 12-byte header, "GNU\0", then the id itself
-            out.append(self._row(".note.gnu.build-id", R.BUILD_ID, fa.build_id, fb.build_id,
-                                 sa.offset + 16 if sa else None,
-                                 sb.offset + 16 if sb else None,
-                                 sa.size - 16 if sa else None))
-        for name in STRING_SECTIONS:
-            x = fa.comment if name == ".comment" else fa.modinfo
-            y = fb.comment if name == ".comment" else fb.modinfo
-            if x != y:
-                sa, sb = fa.section(name), fb.section(name)
-                field = R.COMMENT if name == ".comment" else R.MODINFO
-                out.append(self._row(name, field, "; ".join(x), "; ".join(y),
-                                     sa.offset if sa else None, sb.offset if sb else None,
-                                     sa.size if sa else None))
+            na, nb = fa.build_id_note, fb.build_id_note  # only a note owned by GNU
+            out.append(self._row(na.section if na else nb.section if nb else None, R.BUILD_ID,
+                                 fa.build_id, fb.build_id, na.desc_offset if na else None,
+                                 nb.desc_offset if nb else None, na.desc_size if na else None))
+        out += self._toolchain()
+        out += self._modinfo()
         out += self._sections()
         if not out:
             first = first_difference(self.a, self.b)
@@ -243,8 +254,86 @@ class ElfComparison:
                                  f"{len(self.b)} bytes", first, first))
         yield from out
 
+    def _toolchain(self) -> Iterator[Divergence]:
+        """`.comment` split by role: compiler and linker releases (toolchain), then any other
+        string that differs (content)."""
+        fa, fb = self.fa, self.fb
+        if fa.comment == fb.comment:
+            return
+        sa, sb = fa.section(".comment"), fb.section(".comment")
+        oa, ob = (sa.offset if sa else None), (sb.offset if sb else None)
+        found = False
+        for field, x, y in ((R.COMPILER, fa.compilers, fb.compilers),
+                            (R.LINKER, fa.linkers, fb.linkers)):
+            ra, rb = _releases(x), _releases(y)
+            if ra != rb:
+                found = True
+                ta, tb = _texts(x), _texts(y)
+                yield self._row(".comment", field, ra, rb, _at(self.a, sa, ta), _at(self.b, sb, tb),
+                                len(ta.split("; ")[0].encode()) if ta else None)
+        other_a = [t.text for t in fa.toolchain if t.role == "other"]
+        other_b = [t.text for t in fb.toolchain if t.role == "other"]
+        if other_a != other_b or not found:
+            yield self._row(".comment", R.COMMENT, "; ".join(fa.comment), "; ".join(fb.comment),
+                            oa, ob, sa.size if sa else None)
+
+    def _modinfo(self) -> Iterator[Divergence]:
+        """One row per changed `.modinfo` key; `vermagic` is the kernel the module was built
+        for, and with the same `srcversion` the row says so: the same source, rebuilt."""
+        ma, mb = self.fa.module, self.fb.module
+        if ma is None or mb is None:
+            if self.fa.modinfo != self.fb.modinfo:
+                sa, sb = self.fa.section(".modinfo"), self.fb.section(".modinfo")
+                yield self._row(".modinfo", R.MODINFO, "; ".join(self.fa.modinfo),
+                                "; ".join(self.fb.modinfo), sa.offset if sa else None,
+                                sb.offset if sb else None, sa.size if sa else None)
+            return
+        if ma == mb:
+            return
+        ka, kb = ma.by_key(), mb.by_key()
+        sa, sb = self.fa.section(".modinfo"), self.fb.section(".modinfo")
+        for key in dict.fromkeys([*ka, *kb]):
+            x, y = ka.get(key), kb.get(key)
+            if x == y:
+                continue
+            oa = _at(self.a, sa, f"{key}={x}") if x is not None else None
+            ob = _at(self.b, sb, f"{key}={y}") if y is not None else None
+            length = len(f"{key}={x}".encode()) if x is not None else None
+            if key == "vermagic":
+                row = self._row(".modinfo", R.VERMAGIC, x, y, oa, ob, length)
+                src = ma.get("srcversion")
+                if src is not None and src == mb.get("srcversion"):
+                    row = replace(row, hint=(
+                        f"Same source (srcversion {src}) rebuilt for another kernel: vermagic "
+                        f"{x!r} -> {y!r}. " + row.hint))
+                yield row
+            elif key == "srcversion":
+                yield self._row(".modinfo", R.SRCVERSION, x, y, oa, ob, length)
+            else:
+                yield self._row(".modinfo", R.MODINFO_KEY, None if x is None else f"{key}={x}",
+                                None if y is None else f"{key}={y}", oa, ob, length)
+
+    def _rebuilt_for_another_kernel(self) -> bool:
+        ma, mb = self.fa.module, self.fb.module
+        return ma is not None and mb is not None and ma.vermagic != mb.vermagic
+
+    def _derived_section(self, name: str, x: bytes, y: bytes) -> tuple[str, object, object] | None:
+        """A section whose difference follows from the module being built for another kernel:
+        `__versions` (the imported symbols' CRCs) and `.strtab` (renumbered labels)."""
+        if not self._rebuilt_for_another_kernel():
+            return None
+        if name == "__versions":
+            va, vb = self.fa.versions, self.fb.versions
+            if [v.symbol for v in va] == [v.symbol for v in vb]:
+                changed = sum(p.crc != q.crc for p, q in zip(va, vb, strict=True))
+                return R.SYMBOL_CRCS, f"{len(va)} symbols", f"{changed} CRCs changed"
+        if name == ".strtab" and len(x) == len(y) and _DIGITS.sub(b"0", x) == _DIGITS.sub(b"0", y):
+            return R.RENUMBERED, f"{len(x)} bytes", f"{len(y)} bytes"
+        return None
+
     def _sections(self) -> Iterator[Divergence]:
         fa, fb = self.fa, self.fb
+        note = fa.build_id_note.section if fa.build_id_note else ".note.gnu.build-id"
         by_a = {s.name: s for s in fa.sections}
         by_b = {s.name: s for s in fb.sections}
         moved = False
@@ -256,11 +345,16 @@ class ElfComparison:
                                 sb.offset if sb else None)
                 continue
             moved = moved or sa.offset != sb.offset
-            if sa.sha256 == sb.sha256 or name == ".note.gnu.build-id" or \
+            if sa.sha256 == sb.sha256 or name in (".note.gnu.build-id", note) or \
                     name in STRING_SECTIONS:
                 continue
             x = bytes(self.a[sa.offset : sa.offset + sa.size])
             y = bytes(self.b[sb.offset : sb.offset + sb.size])
+            derived = self._derived_section(name, x, y)
+            if derived is not None:
+                yield self._row(name, derived[0], derived[1], derived[2], sa.offset, sb.offset,
+                                sa.size)
+                continue
             if self._explained_by_paths(x, y) or (
                     self.substitutions and name.startswith(DEBUG_PREFIXES)):
                 field = R.SECTION_PATHS

@@ -9,6 +9,8 @@ from typing import Any
 from eifdiff import rules as R
 from eifdiff.diff.rows import Where
 from eifdiff.diff.spans import equal, first_difference, last_difference
+from eifdiff.diff.vmlinux import image_rows, same_compiler, vmlinux_rows
+from eifdiff.formats.bzimage import KernelImage
 from eifdiff.formats.eif import Section
 from eifdiff.formats.kernel import KernelVersion
 from eifdiff.formats.metadata import Metadata
@@ -105,24 +107,31 @@ def diff_signature(
 def diff_kernel(
     sa: Section, data_a: memoryview, va: KernelVersion | None,
     sb: Section, data_b: memoryview, vb: KernelVersion | None, pcrs: tuple[str, ...],
+    ka: KernelImage | None = None, kb: KernelImage | None = None,
 ) -> Iterator[Divergence]:
-    """The version string split into release, build host, build number and date; then whether
-    anything outside it differs."""
+    """The version string split into release, build host, build number, date, flags and
+    distribution version; with both kernels read (`ka`, `kb`), what differs inside the vmlinux
+    (`eifdiff.diff.vmlinux`); then whether anything else differs."""
     if equal(data_a, data_b):
         return
     explained_a = explained_b = None
     kernel = Where("kernel", pcrs)
+    both = ka is not None and kb is not None
+    if both:
+        yield from vmlinux_rows(kernel, ka, kb, with_version=va is None or vb is None)
     if va is not None and vb is not None and va.text != vb.text:
         oa, ob = sa.data_offset + va.offset, sb.data_offset + vb.offset
         parts = (("release", R.RELEASE), ("build_host", R.BUILD_HOST),
-                 ("build_number", R.BUILD_NUMBER), ("build_date", R.BUILD_DATE))
+                 ("build_number", R.BUILD_NUMBER), ("build_date", R.BUILD_DATE),
+                 ("distro_version", R.DISTRO_VERSION), ("flags", R.BUILD_FLAGS))
         found = False
         for attr, field in parts:
             x, y = getattr(va, attr), getattr(vb, attr)
             if x != y:
                 found = True
-                yield kernel.row(R.KERNEL, field, x, y, offset_a=oa + va.text.find(x) if x else oa,
+                row = kernel.row(R.KERNEL, field, x, y, offset_a=oa + va.text.find(x) if x else oa,
                                  offset_b=ob + vb.text.find(y) if y else ob, length=len(x))
+                yield same_compiler(row, ka, kb) if field == R.RELEASE else row
         if not found:
             yield kernel.row(R.KERNEL, R.VERSION_STRING, va.text, vb.text, offset_a=oa,
                              offset_b=ob, length=len(va.text))
@@ -130,6 +139,11 @@ def diff_kernel(
         span = (min(va.offset, vb.offset),
                 max(va.offset + len(va.text), vb.offset + len(vb.text)) + 1)
         explained_a = explained_b = span
+    if both:
+        rows = image_rows(kernel, sa, data_a, ka, sb, data_b, kb, explained_a)
+        if rows is not None:
+            yield from rows
+            return
     first = first_difference(data_a, data_b)
     last_a, last_b = last_difference(data_a, data_b)
     inside = (

@@ -237,6 +237,19 @@ def with_build_id(elf: bytes, build_id: bytes) -> bytes:
     return elf[:at] + build_id + elf[at + descsz :]
 
 
+def with_other_compiler(elf: bytes) -> bytes:
+    """`elf` with the last digit of its compiler's package release in `.comment` changed
+    (`GCC: (Debian 12.2.0-14+deb12u1) 12.2.0` -> `...deb12u2) 12.2.0`)."""
+    sec = elf_facts(elf).section(".comment")
+    assert sec is not None, "gcc did not write a .comment"
+    body = elf[sec.offset : sec.offset + sec.size]
+    end = body.index(b")")
+    assert body[end - 1 : end].isdigit(), body
+    digit = b"2" if body[end - 1 : end] != b"2" else b"3"
+    at = sec.offset + end - 1
+    return elf[:at] + digit + elf[at + 1 :]
+
+
 def gzip_bytes(data: bytes, *, level: int = 9, mtime: int = MTIME) -> bytes:
     return gzip.compress(data, compresslevel=level, mtime=mtime)
 
@@ -345,6 +358,9 @@ CASES = [
     Case("build-id-only",
          lambda a: (_app(a.app_a), _app(with_build_id(a.app_a, b"\x11" * 20))),
          frozenset({"build-id"}), "build-id", RAMDISK1, "build-id"),
+    Case("toolchain-compiler",
+         lambda a: (_app(a.app_a), _app(with_other_compiler(a.app_a))),
+         frozenset({"toolchain"}), "toolchain", RAMDISK1, "compiler"),
     Case("build-host",
          lambda a: (BASE, {"kernel_bytes": kernel(_HOST_B)}),
          frozenset({"build-host"}), "build-host", BOOT, "build host"),
