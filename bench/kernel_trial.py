@@ -6,8 +6,8 @@ what the archive has with `apt-cache search linux-image-6.1.0 | grep cloud-amd64
 `/boot/vmlinuz-*` with `dpkg-deb -x`, and prints what eifdiff reads from each: setup header,
 payload compression, the vmlinux's build-id, the banner's parts, the embedded config and
 built-in initramfs, then which of these differ. With `--eif`, it also wraps each kernel in an
-EIF with nitro-cli's real `init` and `nsm.ko` (samples/aws-blobs) and runs `eifdiff describe`
-on it: the 4.14 module beside a 6.1 kernel is warned about.
+EIF with nitro-cli's real `init` and `nsm.ko` (samples/aws-blobs), runs `eifdiff describe` on
+each (the 4.14 module beside a 6.1 kernel is warned about) and `eifdiff` on the pair.
 
     .venv/bin/python bench/kernel_trial.py [--work DIR] [--abi 6.1.0-47 --abi 6.1.0-50] [--eif]
 
@@ -120,6 +120,7 @@ def describe_eifs(work: Path, read: list[tuple[Path, bytes, KernelImage]]) -> No
         build_tool="eifdiff", build_tool_version="trial", operating_system="Linux",
         kernel_version="6.1", docker_info={}, custom_metadata=None))
     cmdline = b"reboot=k panic=30 pci=off nomodules console=ttyS0"
+    built = []
     for path, data, _ in read:
         out = work / f"{path.name}.eif"
         out.write_bytes(write_eif([
@@ -131,6 +132,16 @@ def describe_eifs(work: Path, read: list[tuple[Path, bytes, KernelImage]]) -> No
                               capture_output=True, text=True, cwd=ROOT)
         print(proc.stdout.rstrip() + proc.stderr.rstrip())
         print("```\n")
+        built.append(out)
+    if len(built) == 2:
+        print(f"## eifdiff {built[0].name} {built[1].name} --top 12\n")
+        print("```")
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "eifdiff", str(built[0]), str(built[1]),
+                               "--top", "12"], capture_output=True, text=True, cwd=ROOT)
+        took = time.perf_counter() - t
+        print(proc.stdout.rstrip() + proc.stderr.rstrip())
+        print(f"```\n\n(exit {proc.returncode}, {took:.1f} s)\n")
 
 
 if __name__ == "__main__":

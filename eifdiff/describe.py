@@ -80,7 +80,7 @@ def layer_block(layer: EnclaveLayer) -> dict[str, Any]:
             "compiler": sorted({t.release for t in f.compilers}) if f else [],
             "vermagic": p.vermagic,
             "srcversion": f.module.get("srcversion") if f and f.module else None,
-            "blob": _blob(p.blob),
+            "blob": _blob(p.blob), "error": p.error,
         })
     return {
         "Kernel": kernel, "KernelBlob": _blob(layer.kernel_blob),
@@ -187,6 +187,8 @@ def layer_lines(layer: EnclaveLayer) -> list[str]:
             lines.append(f"  {role} is {blob.label}")
     for p in layer.parts:
         what = p.blob.label if p.blob is not None else "not a known nitro-cli blob"
+        if p.error:
+            what += f" (ELF not read: {_term(p.error)})"
         vm = f", vermagic {_term(p.vermagic)!r}" if p.vermagic else ""
         lines.append(f"  {_term(p.path)}: {p.arch or 'not ELF'}{vm}; {what}")
     for w in layer.warnings:

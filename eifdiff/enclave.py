@@ -38,6 +38,7 @@ class BootPart:
     sha256: str
     elf: ElfFacts | None
     blob: KnownBlob | None
+    error: str | None = None  # why a file with the ELF magic could not be read
 
     @property
     def arch(self) -> str | None:
@@ -53,7 +54,8 @@ class BootPart:
 class EnclaveLayer:
     """What PCR1 covers, read and explained. `kernel` is None when it could not be read, and
     `kernel_error` says why (a test kernel that is only a header, a payload compressed with
-    lzo); `anomalies` are damaged boot parts in the ramdisks."""
+    lzo); `anomalies` are parts of a read kernel that could not be (a damaged embedded
+    config, a vmlinux pyelftools refuses)."""
 
     kernel: KernelImage | None
     kernel_error: str | None
@@ -85,9 +87,10 @@ def _role(name: str) -> str | None:
     return None
 
 
-def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> tuple[list[BootPart], list[Anomaly]]:
-    """The top-level `init` and every `*.ko` regular file of the given (index, ramdisk)s."""
-    parts, anomalies = [], []
+def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> list[BootPart]:
+    """The top-level `init` and every `*.ko` regular file of the given (index, ramdisk)s; an
+    ELF that cannot be read keeps its error (a comparison reports it as an anomaly)."""
+    parts = []
     for index, rd in ramdisks:
         for m in rd.members():
             e = m.entry
@@ -97,14 +100,15 @@ def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> tuple[list[BootPart],
             path = f"ramdisk[{index}]:{e.name}"
             data = m.data
             digest = hashlib.sha256(data).hexdigest()
-            facts = None
+            facts = error = None
             if is_elf(data):
                 try:
                     facts = elf_facts(data)
                 except FormatError as exc:
-                    anomalies.append(Anomaly(path, exc.detail, e.data_offset))
-            parts.append(BootPart(path, role, digest, facts, identify(data, sha256=digest)))
-    return parts, anomalies
+                    error = exc.detail
+            parts.append(BootPart(path, role, digest, facts, identify(data, sha256=digest),
+                                  error))
+    return parts
 
 
 def _kernel_arch(kernel: KernelImage | None, kernel_format: str,
@@ -137,8 +141,7 @@ def read_layer(eif_arch: str, kernel_format: str, kernel_data: memoryview, kerne
     if kernel is not None:
         anomalies += [Anomaly("kernel", p, kernel_offset) for p in kernel.problems]
     digest = hashlib.sha256(kernel_data).hexdigest()
-    parts, more = boot_parts(ramdisks)
-    anomalies += more
+    parts = boot_parts(ramdisks)
     release = kernel.banner.release if kernel is not None and kernel.banner else None
     release = release or header_release or None
     checked = [Part("kernel", "kernel", _kernel_arch(kernel, kernel_format, kernel_data),

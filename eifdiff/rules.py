@@ -251,15 +251,16 @@ CONFIG_OPTION = _declare(KERNEL, "config option", "content", (
 INITRAMFS = _declare(KERNEL, "built-in initramfs", "content", (
     "The initramfs linked into the kernel (CONFIG_INITRAMFS_SOURCE) differs; compare the files "
     "it was built from."), deep=True)
+PAYLOAD_RECOMPRESSED = _declare(KERNEL, "recompressed payload", "compression", (
+    "The same vmlinux compressed differently (compressor version or level); pin the build's "
+    "compressor."))
 PAYLOAD = _declare(KERNEL, "payload", "derived", (
     "The compressed kernel payload follows from the differences of the vmlinux inside it."))
 SETUP_FIELDS = _declare(KERNEL, "setup and decompressor", "derived", (
     "A payload of another size moves what surrounds it: the setup header's sizes (syssize, "
     "payload_length, init_size), the EFI stub's PE header and the decompressor's references "
     "past its payload follow from it."))
-KERNEL_BLOBS = _declare(KERNEL, "nitro-cli blobs", "content", (
-    "The kernel comes from another nitro-cli release's blobs; use the same nitro-cli version "
-    "(or pin the kernel and bootstrap files) on every build."))
+
 IMAGE_BYTES = _declare(KERNEL, "image bytes", "content", _CONTENT, deep=True)
 TOKEN = _declare(CMDLINE, "token", "cmdline", _CMDLINE)
 TOKEN_ORDER = _declare(CMDLINE, "order", "cmdline", _CMDLINE)

@@ -123,10 +123,11 @@ def _lz4_legacy(data: bytes) -> bytes:
     return bytes(out)
 
 
-def compress(data: bytes, fmt: str) -> bytes:
-    """The payload as the kernel's build compresses it (before the appended size)."""
+def compress(data: bytes, fmt: str, level: int | None = None) -> bytes:
+    """The payload as the kernel's build compresses it (before the appended size); `level`
+    for gzip only (default 9)."""
     if fmt == "gzip":
-        return gzip.compress(data, mtime=0)
+        return gzip.compress(data, compresslevel=9 if level is None else level, mtime=0)
     if fmt == "bzip2":
         return bz2.compress(data)
     if fmt == "lzma":
@@ -146,7 +147,7 @@ def compress(data: bytes, fmt: str) -> bytes:
     raise ValueError(f"unknown compression {fmt}")
 
 
-def make_bzimage(vmlinux: bytes, *, compression: str = "gzip",
+def make_bzimage(vmlinux: bytes, *, compression: str = "gzip", level: int | None = None,
                  version: str | None = None, protocol: int = 0x20F) -> bytes:
     """A bzImage around `vmlinux`; `version` is the setup header's string (by default the
     banner without `Linux version ` and without the toolchain group, as the kernel writes it)."""
@@ -164,7 +165,7 @@ def make_bzimage(vmlinux: bytes, *, compression: str = "gzip",
                     after = after[i + 1 :].lstrip()
                     break
         version = f"{release} {rest[:builder_end]} {after}"
-    payload = compress(vmlinux, compression)
+    payload = compress(vmlinux, compression, level)
     if compression != "none":  # the build appends the uncompressed size to compressed payloads
         payload += struct.pack("<I", len(vmlinux))
     setup = bytearray((SETUP_SECTS + 1) * 512)

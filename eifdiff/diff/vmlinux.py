@@ -166,11 +166,16 @@ def image_rows(here: Where, sa: Section, data_a: memoryview, ka: KernelImage,
     if ka.setup is None or kb.setup is None or ka.payload_offset is None \
             or kb.payload_offset is None or ka.payload_size is None or kb.payload_size is None:
         return None
+    if ka.vmlinux != kb.vmlinux and (ka.elf is None or kb.elf is None):
+        return None  # a vmlinux that is no readable ELF explains nothing: bytes compared
     rows = []
     pa = data_a[ka.payload_offset : ka.payload_offset + ka.payload_size]
     pb = data_b[kb.payload_offset : kb.payload_offset + kb.payload_size]
     if bytes(pa) != bytes(pb):
-        rows.append(here.row(R.KERNEL, R.PAYLOAD, f"{len(pa)} bytes", f"{len(pb)} bytes",
+        field = R.PAYLOAD
+        if ka.vmlinux == kb.vmlinux and ka.compression == kb.compression:
+            field = R.PAYLOAD_RECOMPRESSED  # the same kernel, compressed differently: a cause
+        rows.append(here.row(R.KERNEL, field, f"{len(pa)} bytes", f"{len(pb)} bytes",
                              offset_a=sa.data_offset + ka.payload_offset,
                              offset_b=sb.data_offset + kb.payload_offset, length=len(pa)))
     head_a, head_b = _masked_prefix(data_a, ka, version), _masked_prefix(data_b, kb, version)

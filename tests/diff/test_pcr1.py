@@ -179,3 +179,26 @@ def test_architecture_warning_in_reports(tmp_path: Path) -> None:
         ("architecture", "b", "kernel: x86_64 kernel in an aarch64 image (EIF header flags "
                               "say aarch64)"),
         ("architecture", "b", "ramdisk[0]:init: init built for x86_64 in an aarch64 image")]
+
+
+def test_same_vmlinux_recompressed(tmp_path: Path) -> None:
+    mk = make_kernel()
+    vm = mk.make_vmlinux(text=b"kernel code " * 2000)
+    report = compare(tmp_path, {"kernel": mk.make_bzimage(vm, level=9)},
+                     {"kernel": mk.make_bzimage(vm, level=1)})
+    rows = [(d.category, d.field) for d in report.divergences if d.section == "kernel"]
+    assert ("compression", "recompressed payload") in rows
+    assert ("content", "image bytes") not in rows
+    assert {d.category for d in report.causes} == {"compression"}
+
+
+def test_lzo_kernels_are_an_anomaly_and_compared_as_bytes(tmp_path: Path) -> None:
+    mk = make_kernel()
+    ka = mk.make_bzimage(mk.make_vmlinux(release="6.1.0-1"), compression="lzo")
+    kb = mk.make_bzimage(mk.make_vmlinux(release="6.1.0-2"), compression="lzo")
+    report = compare(tmp_path, {"kernel": ka}, {"kernel": kb})
+    assert [(x.section, x.side, x.message) for x in report.anomalies] == [
+        ("kernel", "a", "kernel payload is lzo-compressed, which eifdiff cannot decompress"),
+        ("kernel", "b", "kernel payload is lzo-compressed, which eifdiff cannot decompress")]
+    # only the setup header's version strings differ (the stand-in payload is the same)
+    assert [d.field for d in report.divergences if d.section == "kernel"] == ["release"]
