@@ -13,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eifdiff.errors import FormatError
 from eifdiff.formats.bzimage import (
@@ -198,3 +200,32 @@ def test_truncations_and_bit_flips_raise_format_errors_only(vm: bytes, fmt: str)
         flipped[at] ^= 0xFF
         with contextlib.suppress(FormatError):
             read_kernel(bytes(flipped), max_size=4 << 20)
+
+
+FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_kernels_raise_format_errors_only(vm: bytes, data: st.DataObject) -> None:
+    """Random byte changes to a bzImage (header and payload) and random prefixes: a kernel or
+    FormatError, within the size bound."""
+    fmt = data.draw(st.sampled_from(["gzip", "xz", "zstd", "lz4", "bzip2", "lzma", "none"]))
+    image = bytearray(make_kernel().make_bzimage(vm, compression=fmt))
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.one_of(st.integers(0x1F0, 0x270), st.integers(0, len(image) - 1)))
+        image[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(image)))
+    with contextlib.suppress(FormatError):
+        k = read_kernel(bytes(image[:cut]), max_size=1 << 20)
+        assert len(k.vmlinux) <= 1 << 20
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_random_bytes_are_no_kernel(raw: bytes) -> None:
+    with contextlib.suppress(FormatError):
+        read_kernel(b"\0" * 0x202 + b"HdrS" + raw, max_size=1 << 20)
+    with contextlib.suppress(FormatError):
+        read_kernel(raw, max_size=1 << 20)

@@ -8,6 +8,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eifdiff.formats.elf import (
     ModInfo,
@@ -17,6 +19,7 @@ from eifdiff.formats.elf import (
     parse_notes,
     parse_versions,
 )
+from eifdiff.formats.kernel import parse_version
 
 BLOBS = Path(__file__).resolve().parents[2] / "samples" / "aws-blobs"
 
@@ -177,3 +180,16 @@ def test_real_nsm_ko_vermagic_change() -> None:
     assert fa.versions[0].symbol == "module_layout"
     assert fa.versions[0].crc != fb.versions[0].crc
     assert fa.build_id != fb.build_id and fa.build_id is not None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.binary(max_size=400), st.sampled_from([4, 8]), st.booleans())
+def test_note_and_string_parsers_never_raise(raw: bytes, align: int, little: bool) -> None:
+    notes = parse_notes(raw, ".n", 100, align=align, little_endian=little, elf_class=64)
+    for n in notes:
+        assert 100 <= n.desc_offset <= 100 + len(raw) and n.desc_size <= len(raw)
+    parse_modinfo(raw)
+    parse_versions(raw, elf_class=64, little_endian=little)
+    text = raw.decode("latin-1")
+    parse_comment(text)
+    parse_version(text, 0, "banner")
