@@ -106,9 +106,9 @@ def stage_of(module: str) -> int | None:
     best: tuple[int, int] | None = None
     for i, names in enumerate(STAGES):
         for n in names:
-            if module == n or module.startswith(n + "."):
-                if best is None or len(n) > best[1]:
-                    best = (i, len(n))
+            named = module == n or module.startswith(n + ".")
+            if named and (best is None or len(n) > best[1]):
+                best = (i, len(n))
     return None if best is None else best[0]
 
 
