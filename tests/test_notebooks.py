@@ -177,6 +177,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory
         return {run: f.result() for run, f in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "pair"), RUNS)
 def test_notebook_runs(name: str, pair: str,
                        executed: dict[tuple[str, str], tuple[str, str | None]]) -> None:
