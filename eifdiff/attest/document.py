@@ -12,6 +12,7 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -248,7 +249,7 @@ def decode_document(data: bytes, source: str = "document", encoding: str = "cbor
         header = _loads(protected, f"{source}: protected header")
         if not isinstance(header, dict):
             raise FormatError(f"{source}: protected header is not a CBOR map")
-    if unprotected is not None and not isinstance(unprotected, dict):
+    if unprotected is not None and not isinstance(unprotected, Mapping):
         raise FormatError(f"{source}: unprotected header is not a CBOR map")
     where = f"{source}: payload"
     claims = _loads(payload, where)

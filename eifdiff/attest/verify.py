@@ -119,6 +119,17 @@ class Verification:
         return self.failures[0] if self.failures else None
 
 
+def _load(der: bytes) -> x509.Certificate:
+    """A certificate whose every part used here parses (cryptography parses some lazily)."""
+    cert = x509.load_der_x509_certificate(der)
+    cert.subject.rfc4514_string()
+    cert.issuer.rfc4514_string()
+    _ = cert.not_valid_before_utc, cert.not_valid_after_utc, cert.signature_algorithm_oid
+    list(cert.extensions)
+    cert.public_bytes(serialization.Encoding.DER)
+    return cert
+
+
 def _name(cert: x509.Certificate) -> str:
     try:
         return cert.subject.rfc4514_string()
@@ -216,8 +227,7 @@ def verify_document(doc: AttestationDocument, root: Root | None = None, *,
     certs: list[tuple[str, x509.Certificate]] = []
     leaf: x509.Certificate | None = None
     try:
-        leaf = x509.load_der_x509_certificate(doc.certificate)
-        leaf.subject.rfc4514_string()
+        leaf = _load(doc.certificate)
     except Exception as exc:
         failures.append(f"the document's certificate cannot be read: {type(exc).__name__}: {exc}")
         leaf = None
@@ -231,8 +241,7 @@ def verify_document(doc: AttestationDocument, root: Root | None = None, *,
         readable = True
         for i, der in enumerate(doc.cabundle):
             try:
-                cert = x509.load_der_x509_certificate(der)
-                cert.subject.rfc4514_string()
+                cert = _load(der)
             except Exception as exc:
                 failures.append(f"cabundle[{i}] cannot be read: {type(exc).__name__}: {exc}")
                 readable = False
