@@ -241,7 +241,7 @@ def outcome_markdown(o: Outcome) -> str:
              + (f" against image {md(o.image.path)}" if o.image else "") + ".", ""]
     if o.document is not None:
         d = o.document
-        lines.append(f"Document: module `{md(d.module_id)}`, time {_iso(d.time)}.")
+        lines.append(f"Document: module {md(d.module_id)}, time {_iso(d.time)}.")
     if o.verification is not None:
         v = o.verification
         lines.append("Verification: " + ("signature, chain to the "
