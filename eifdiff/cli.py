@@ -1,7 +1,8 @@
 """The `eifdiff` command: compare two EIFs, describe one, build one.
 
-Exit codes: 0 identical, 1 different, 2 trouble (bad input, bad usage). Errors are one line on
-stderr, never a traceback (set EIFDIFF_DEBUG=1 to see one).
+Exit codes: 0 identical, 1 different, 2 trouble (bad input, bad usage); `attest` and `check`
+add 3, verification failed. Errors are one line on stderr, never a traceback (set
+EIFDIFF_DEBUG=1 to see one).
 """
 
 from __future__ import annotations

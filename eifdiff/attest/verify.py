@@ -40,10 +40,6 @@ class Root:
     source: str  # "bundled" or the path given
     pinned: bool  # the bundled AWS root, checked against AWS_ROOT_SHA256
 
-    @property
-    def certificate(self) -> x509.Certificate:
-        return x509.load_der_x509_certificate(self.der)
-
 
 def _root_from_bytes(data: bytes, source: str, pinned: bool) -> Root:
     try:
@@ -284,8 +280,7 @@ def verify_document(doc: AttestationDocument, root: Root | None = None, *,
             valid))
     expired = leaf is not None and now > leaf.not_valid_after_utc
     return Verification(
-        algorithm=_algorithm_name(doc.algorithm).split(" ")[0] if doc.algorithm == ES384
-        else _algorithm_name(doc.algorithm),
+        algorithm="ES384" if doc.algorithm == ES384 else _algorithm_name(doc.algorithm),
         signature_ok=signature_ok, root_ok=root_ok, chain_ok=chain_ok, times_ok=times_ok,
         failures=tuple(failures), chain=tuple(summaries), root=root, document_time=at,
         checked_now=now, leaf_expired_now=expired,
