@@ -22,8 +22,10 @@ NOT_FROM_IMAGE = {
     "PCR4": "the parent instance's ID",
 }
 DEBUG_MEANING = ("the enclave ran in debug mode (nitro-cli run-enclave --debug-mode): PCR0, PCR1 "
-                 "and PCR2 read as zeros, so the document attests nothing about the image, its "
-                 "console is readable from the parent, and keys released on PCR0-2 must not be")
+                 "and PCR2 read as zeros, so the document attests nothing about the image and "
+                 "the enclave's console was readable from the parent; a key policy must never "
+                 "accept these zeros")
+DEBUG_ROW = "zero in debug mode: says nothing about the image"
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def explain(expected: Mapping[str, str], image: ImagePcrs, *, debug_mode: bool =
             rows.append(PcrRow(pcr, None, have, None, secs, "not given, not compared"))
             continue
         equal = want == have
-        meaning = (DEBUG_MEANING if debug_mode and pcr in ("PCR0", "PCR1", "PCR2")
+        meaning = (DEBUG_ROW if debug_mode and pcr in ("PCR0", "PCR1", "PCR2")
                    else _meaning(pcr, equal, want, image))
         rows.append(PcrRow(pcr, want, have, equal, secs, meaning))
     for pcr, what in NOT_FROM_IMAGE.items():
