@@ -1,14 +1,11 @@
-"""The notebook views of an outcome: DataFrames and the PCR figure."""
+"""The notebook views of an outcome: DataFrames."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
 from eifdiff.attest import attest, load_root
 from eifdiff.attest.frames import PCR_COLUMNS, chain, fields, pcrs
-from eifdiff.attest.plots import plot_pcrs
 from eifdiff.image import open_image
 from tests.attest.chain import DEBUG, SAMPLES, sample_document, shared, write_root
 
@@ -45,16 +42,3 @@ def test_chain_and_fields(tmp_path: Path) -> None:
     f = dict(zip(fields(o)["field"], fields(o)["value"], strict=True))
     assert f["verdict"] == "match" and f["verified"] is True and f["module id"] == "i-\\x1bx"
     assert f["summary"].startswith("PCR0 equal: same image")
-
-
-def test_plot(tmp_path: Path) -> None:
-    fig = plot_pcrs(_outcome(tmp_path, "b"))
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["PCR0", "PCR1", "PCR2", "PCR8",
-                                                            "PCR3", "PCR4"]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["document", "image"]
-    colours = [p.get_facecolor()[:3] for p in ax.patches]
-    assert len(colours) == 12
-    assert ax.get_title() == "PCRs: mismatch"
-    assert len(plot_pcrs(attest(shared(DEBUG))).axes[0].patches) == 6
