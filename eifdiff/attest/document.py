@@ -29,6 +29,7 @@ COSE_SIGN1_TAG = 18
 ES384 = -35
 PCR_SIZES = (32, 48, 64)
 MAX_PCR_INDEX = 31
+MAX_CABUNDLE = 32  # AWS's chains hold 4; each certificate costs a signature check
 
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
@@ -270,6 +271,9 @@ def decode_document(data: bytes, source: str = "document", encoding: str = "cbor
     if cabundle is not None:
         if not isinstance(cabundle, list) or not all(isinstance(c, bytes) for c in cabundle):
             raise FormatError(f"{where}: cabundle is not an array of byte strings")
+        if len(cabundle) > MAX_CABUNDLE:
+            raise FormatError(f"{where}: cabundle holds {len(cabundle)} certificates, more than "
+                              f"{MAX_CABUNDLE}")
         cabundle = tuple(cabundle)
     return AttestationDocument(
         source=source, encoding=encoding, cose=data, tagged=tagged, protected=protected,

@@ -141,6 +141,7 @@ def test_wrong_array_length_is_refused(length: int) -> None:
     ({"pcrs": {}}, "pcrs is not a non-empty map"),
     ({"cabundle": [b"x", 3]}, "cabundle is not an array of byte strings"),
     ({"user_data": "text"}, "user_data is str, expected bytes or null"),
+    ({"cabundle": [b"x"] * 33}, "cabundle holds 33 certificates, more than 32"),
 ])
 def test_bad_claims_are_refused(change: dict, message: str) -> None:
     raw = DocumentSpec(extra=change).build()
