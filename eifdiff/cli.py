@@ -169,7 +169,7 @@ def _check_parser() -> argparse.ArgumentParser:
 
 
 def _attest_output(outcome, args: argparse.Namespace) -> int:
-    from eifdiff.attest.render import outcome_json_text, outcome_markdown, outcome_text
+    from eifdiff.attest.render import outcome_json_text, outcome_markdown, outcome_text, visible
 
     if args.json:
         sys.stdout.write(outcome_json_text(outcome))
@@ -178,8 +178,8 @@ def _attest_output(outcome, args: argparse.Namespace) -> int:
     if args.markdown:
         _write(args.markdown, outcome_markdown(outcome))
     if outcome.verification is not None and outcome.verification.reason:
-        sys.stderr.write(_one_line(f"{outcome.expectation.source}: verification failed: "
-                                   f"{outcome.verification.reason}"))
+        sys.stderr.write(_one_line(visible(f"{outcome.expectation.source}: verification "
+                                           f"failed: {outcome.verification.reason}")))
     return outcome.exit_code
 
 

@@ -258,3 +258,21 @@ def test_check_needs_an_image_pcr(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_image_pcrs_fixture_matches_image() -> None:
     pcrs = image_pcrs(_eif("signature", "a"))
     assert pcrs[8].hex() == open_image(_eif("signature", "a")).pcrs["PCR8"]
+
+
+def test_certificate_names_are_escaped_in_the_one_line_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import timedelta
+
+    from tests.attest.chain import T0, chain, der, make_cert
+
+    c = chain()
+    leaf = make_cert("evil\x1b[31m\nname", c.leaf_key, c.inter.subject, c.inter_key, ca=False,
+                     not_before=T0 + timedelta(days=1), not_after=T0 + timedelta(days=2))
+    raw = DocumentSpec(certificate=der(leaf)).build()
+    code, out, err = run_main(["attest", _doc(tmp_path, raw), "--root", write_root(tmp_path)],
+                              capsys)
+    assert code == 3
+    _one_line_error(err)
+    assert "\x1b" not in err + out and "evil\\x1b[31m\\x0aname" in err
+    assert "is not valid (valid from" in err
