@@ -88,12 +88,13 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("eifdiff.diff", "eifdiff.normalize", "eifdiff.unpack"),
     ("eifdiff.report.model",),
     ("eifdiff.remedies", "eifdiff.deep"),
-    ("eifdiff.compare",),
+    ("eifdiff.compare", "eifdiff.attest"),
     ("eifdiff.report", "eifdiff.frames", "eifdiff.plots", "eifdiff.notebook",
      "eifdiff.describe"),
     ("eifdiff.cli", "eifdiff.__main__", "eifdiff"),
 )
-HEAVY_ALLOWED = {"eifdiff.frames", "eifdiff.plots", "eifdiff.notebook"}
+HEAVY_ALLOWED = {"eifdiff.frames", "eifdiff.plots", "eifdiff.notebook", "eifdiff.attest.frames",
+                 "eifdiff.attest.plots"}
 
 
 def module_name(path: Path) -> str:
