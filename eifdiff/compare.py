@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from eifdiff.errors import Anomaly
-from eifdiff.load import Limits, LoadedImage, load
+from eifdiff.load import Limits, LoadedImage, abandon, begin, finish
 from eifdiff.measure import sections_feeding
 from eifdiff.progress import Progress
 from eifdiff.records import Divergence
@@ -156,20 +156,30 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
 @contextlib.contextmanager
 def open_pair(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
               limits: Limits | None = None) -> Iterator[tuple[LoadedImage, LoadedImage]]:
-    """Load both files at once (on both cores) and keep them open for the `with` block; a
-    damaged container raises `EifdiffError` and leaves nothing open."""
+    """Open both files and keep them open for the `with` block; a damaged container raises
+    `EifdiffError` and leaves nothing open. Both measurements start (their workers fork) before
+    any thread does; then both files' ramdisks are read at once, on both cores."""
+    pa = begin(path_a)
+    try:
+        pb = begin(path_b)
+    except BaseException:
+        abandon(pa)
+        raise
     with ThreadPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(load, path_b, limits=limits)
+        later = pool.submit(finish, pb, limits=limits)
         try:
-            a = load(path_a, limits=limits)
+            a = finish(pa, limits=limits)
         except BaseException:
             with contextlib.suppress(Exception):
                 later.result().close()
             raise
-        with a:
+        try:
             b = later.result()
-            with b:
-                yield a, b
+        except BaseException:
+            a.close()
+            raise
+    with a, b:
+        yield a, b
 
 
 def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,

@@ -136,6 +136,7 @@ class Comparison:
     def elf_entries(self) -> list[EntryKey]:
         """(ramdisk, entry, occurrence) of the entries with ELF-level rows that are ELF files
         on both sides."""
+        self._side("a")  # reads the files
         keys = dict.fromkeys((d.section, d.entry, d.occurrence) for d in self.report.divergences
                              if d.layer == "elf" and d.entry is not None)
         return [k for k in keys if is_elf(self.member(*k).data)]  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from eifdiff.compare import compare_files
 from eifdiff.deep import DeepOptions, diffoscope_command, entry_keys, run_diffoscope
 from eifdiff.report.model import Report, report_doc
 from eifdiff.report.text import report_text
-from tests.diff.test_categories import BOOT_CPIO, changed, cpio, customer_members, make_eif
+from tests.builders import BOOT_CPIO, changed, cpio, customer_members, make_eif
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from eifdiff.formats.cpio import S_IFREG, CpioMember
 from eifdiff.load import load
 from eifdiff.report.model import report_doc
 from eifdiff.report.text import rank, report_text
-from tests.diff.test_categories import (
+from tests.builders import (
     BOOT_CPIO,
     MTIME_B,
     RAMDISK1,
