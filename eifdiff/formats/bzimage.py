@@ -17,7 +17,12 @@ import struct
 from dataclasses import dataclass
 
 from eifdiff.errors import FormatError
-from eifdiff.formats.compression import DecompressionLimit, decompress_to, detect
+from eifdiff.formats.compression import (
+    DEFAULT_MAX_RATIO,
+    DecompressionLimit,
+    decompress_to,
+    detect,
+)
 from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
 from eifdiff.formats.kernel import ARM64_MAGIC_OFFSET, KernelVersion, find_banner
 
@@ -108,7 +113,8 @@ class BuiltinInitramfs:
 class KernelImage:
     """A kernel image and the kernel inside it.
 
-    `vmlinux` is the decompressed kernel (an ELF file for a bzImage, the flat image for arm64);
+    `vmlinux` is the decompressed kernel, read-only (an ELF file for a bzImage, the flat image
+    for arm64);
     `elf` its ELF facts when it is one; `problems` lists parts that could not be read (a damaged
     config blob, an ELF pyelftools refuses) while the rest is complete.
     """
@@ -119,7 +125,7 @@ class KernelImage:
     compression: str | None
     payload_offset: int | None
     payload_size: int | None
-    vmlinux: bytes
+    vmlinux: memoryview
     banner: KernelVersion | None
     config: KernelConfig | None
     initramfs: BuiltinInitramfs | None
@@ -181,16 +187,39 @@ def payload_compression(head: bytes | memoryview) -> str:
     return fmt
 
 
-def decompress_payload(payload: memoryview, fmt: str, *, max_size: int) -> bytes:
+class _Sink:
+    """Decompressed output written into one buffer, sized up front from the size the build
+    appends to the payload (never more than the decompression bound), so the kernel is held
+    once rather than in chunks and then joined."""
+
+    def __init__(self, size_hint: int) -> None:
+        self.buf = bytearray(size_hint)
+        self.pos = 0
+
+    def write(self, chunk: bytes) -> None:
+        end = self.pos + len(chunk)
+        if end > len(self.buf):
+            self.buf.extend(bytes(end - len(self.buf)))
+        self.buf[self.pos : end] = chunk
+        self.pos = end
+
+    def value(self) -> bytearray:
+        del self.buf[self.pos :]
+        return self.buf
+
+
+def decompress_payload(payload: memoryview, fmt: str, *, max_size: int) -> bytes | bytearray:
     """The decompressed payload, at most `max_size` bytes; `UnsupportedCompression` for lzo."""
     if fmt == "none":
         return bytes(payload)
     if fmt in dict((n, n) for _, n in UNSUPPORTED):
         raise UnsupportedCompression(f"kernel payload is {fmt}-compressed, which eifdiff cannot "
                                      "decompress", fmt=fmt)
-    out = io.BytesIO()
+    claimed = int.from_bytes(payload[-4:], "little") if len(payload) >= 4 else 0
+    bound = min(max_size, DEFAULT_MAX_RATIO * len(payload) + (1 << 20))
+    out = _Sink(claimed if claimed <= bound else 0)
     try:
-        decompress_to(payload, fmt, out, max_size=max_size)
+        decompress_to(payload, fmt, out, max_size=max_size)  # type: ignore[arg-type]
     except DecompressionLimit as exc:
         raise FormatError(f"kernel payload: {exc}") from None
     except FormatError as exc:
@@ -198,14 +227,17 @@ def decompress_payload(payload: memoryview, fmt: str, *, max_size: int) -> bytes
     except ImportError as exc:  # zstandard or lz4 not installed
         raise UnsupportedCompression(f"kernel payload is {fmt}-compressed and its module is "
                                      f"missing ({exc.name})", fmt=fmt) from None
-    return out.getvalue()
+    return out.value()
 
 
-def _find(data: bytes, needle: bytes, start: int = 0) -> int:
+Buffer = bytes | bytearray
+
+
+def _find(data: Buffer, needle: bytes, start: int = 0) -> int:
     return data.find(needle, start)
 
 
-def read_config(vmlinux: bytes) -> KernelConfig | None:
+def read_config(vmlinux: Buffer) -> KernelConfig | None:
     """The IKCONFIG blob (`IKCFG_ST`, gzip, `IKCFG_ED`) when the kernel embeds one."""
     at = _find(vmlinux, CONFIG_START)
     while at >= 0:
@@ -238,7 +270,7 @@ def _parse_config(text: bytes, offset: int, size: int) -> KernelConfig:
     return KernelConfig(offset, size, tuple(options), release)
 
 
-def _newc_names(data: bytes, at: int, limit: int) -> tuple[tuple[str, ...], int] | None:
+def _newc_names(data: Buffer, at: int, limit: int) -> tuple[tuple[str, ...], int] | None:
     """Walk a newc archive at `at`; its member names and end (after TRAILER!!!), or None."""
     names: list[str] = []
     pos = at
@@ -261,7 +293,7 @@ def _newc_names(data: bytes, at: int, limit: int) -> tuple[tuple[str, ...], int]
     return None
 
 
-def find_initramfs(vmlinux: bytes) -> BuiltinInitramfs | None:
+def find_initramfs(vmlinux: Buffer) -> BuiltinInitramfs | None:
     """A built-in, uncompressed newc initramfs: the first CPIO magic that walks to a trailer.
 
     A compressed built-in initramfs in a stripped kernel has no symbol to find it by and is
@@ -273,13 +305,13 @@ def find_initramfs(vmlinux: bytes) -> BuiltinInitramfs | None:
         found = _newc_names(vmlinux, at, MAX_INITRAMFS)
         if found is not None:
             names, end = found
-            return BuiltinInitramfs(at, vmlinux[at:end], names)
+            return BuiltinInitramfs(at, bytes(vmlinux[at:end]), names)
         tries += 1
         at = _find(vmlinux, b"070701", at + 6)
     return None
 
 
-def _inside(vmlinux: bytes, fmt: str, arch: str, setup: SetupHeader | None,
+def _inside(vmlinux: Buffer, fmt: str, arch: str, setup: SetupHeader | None,
             compression: str | None, payload: tuple[int, int] | None) -> KernelImage:
     problems: list[str] = []
     elf = None
@@ -297,7 +329,8 @@ def _inside(vmlinux: bytes, fmt: str, arch: str, setup: SetupHeader | None,
     return KernelImage(
         format=fmt, arch=arch if elf is None else elf.arch, setup=setup, compression=compression,
         payload_offset=payload[0] if payload else None,
-        payload_size=payload[1] if payload else None, vmlinux=vmlinux, banner=banner,
+        payload_size=payload[1] if payload else None,
+        vmlinux=memoryview(vmlinux).toreadonly(), banner=banner,
         config=config, initramfs=find_initramfs(vmlinux), elf=elf, problems=tuple(problems),
     )
 
@@ -336,6 +369,6 @@ def read_kernel(data: bytes | memoryview, *, max_size: int = DEFAULT_MAX_VMLINUX
                       "(ARM\\x64 at 0x38), not gzip, not ELF")
 
 
-def vmlinux(data: bytes | memoryview, *, max_size: int = DEFAULT_MAX_VMLINUX) -> bytes:
+def vmlinux(data: bytes | memoryview, *, max_size: int = DEFAULT_MAX_VMLINUX) -> memoryview:
     """The decompressed kernel inside a kernel image (see `read_kernel`)."""
     return read_kernel(data, max_size=max_size).vmlinux

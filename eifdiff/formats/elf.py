@@ -315,15 +315,51 @@ def _dwarf_strings(elf: object) -> tuple[DwarfString, ...]:
     return tuple(out)
 
 
-def elf_facts(data: bytes | memoryview) -> ElfFacts:
+class _ViewStream(io.RawIOBase):
+    """A read-only stream over a memoryview, so pyelftools reads a mapped file without a copy."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view, self._pos = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(base + offset, 0)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        chunk = self._view[self._pos : self._pos + len(buffer)]
+        n = len(chunk)
+        memoryview(buffer)[:n] = chunk
+        self._pos += n
+        return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._pos + size
+        out = bytes(self._view[self._pos : end])
+        self._pos += len(out)
+        return out
+
+
+def elf_facts(data: bytes | bytearray | memoryview) -> ElfFacts:
     """Read the facts of one ELF file; raise `FormatError` when pyelftools cannot parse it."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSection
     from elftools.elf.elffile import ELFFile
 
-    raw = bytes(data)
+    # bytes are read in place; a view (a mapped ramdisk entry, a decompressed kernel) too
+    raw: bytes | memoryview = data if isinstance(data, bytes) else memoryview(data).cast("B")
     try:
-        elf = ELFFile(io.BytesIO(raw))
+        elf = ELFFile(io.BytesIO(raw) if isinstance(raw, bytes) else _ViewStream(raw))
         sections = []
         build_id = interp = None
         needed: list[str] = []
@@ -356,7 +392,7 @@ def elf_facts(data: bytes | memoryview) -> ElfFacts:
             body = b""
             if purpose is not None and (purpose, span) not in read:
                 read.add((purpose, span))
-                body = raw[span[0] : span[0] + span[1]]
+                body = bytes(raw[span[0] : span[0] + span[1]])
             elif purpose is not None:
                 continue
             if stype == "SHT_NOTE" and len(notes) < MAX_NOTES:
