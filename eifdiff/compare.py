@@ -63,6 +63,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     `remedies`: True computes them, False skips them, None (auto) computes them when the two
     images' ramdisks together are at most `AUTO_REMEDIES` bytes: each normalization tried
     re-hashes both images, which on large images costs more than the rest of the comparison."""
+    from eifdiff.causes import find_root_causes
     from eifdiff.deep import deep_diffs
     from eifdiff.diff import diff_images, diff_ramdisk_pairs
     from eifdiff.packages.inventory import inventory
@@ -83,6 +84,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
     changes, warned, divergences = _packages(pa, pb, divergences)
+    divergences, roots = find_root_causes(divergences, result.ramdisks if result else (), changes)
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
     note = ""
     if remedies is None:
@@ -93,7 +95,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
                     f"{AUTO_REMEDIES >> 20} MiB automatic limit; pass --remedies to compute them")
     fixes = find_remedies(a, b, divergences) if remedies and divergences else ()
     return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note,
-                  changes, warned)
+                  changes, warned, roots)
 
 
 def _entry_key(d: Divergence) -> tuple[str, str] | None:
