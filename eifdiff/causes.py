@@ -214,6 +214,11 @@ def _root_cause(bucket: Bucket, rows: list[Divergence], derived: int,
         title = f"{n:,} {'entries' if n != 1 else 'entry'} {kind} under {bucket[2]}/ " \
                 f"in {where}"
         evidence = ", ".join(entries[:EXAMPLES]) + (" …" if n > EXAMPLES else "")
+    elif kind == "content":
+        title = (f"{n:,} file{'s' if n != 1 else ''} with other content under {bucket[2]}/ "
+                 f"in {where}")
+        evidence = "; ".join(f"{d.entry}: {d.field}, {d.shown_a} → {d.shown_b}"
+                             for d in rows[:3]) + (" …" if len(rows) > 3 else "")
     elif kind in ("owner", "mode"):
         patterns = Counter((d.field, d.shown_a, d.shown_b) for d in rows)
         top = ", ".join(f"{f} {x} → {y} ({c:,})" for (f, x, y), c in patterns.most_common(3))
