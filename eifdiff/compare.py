@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -48,7 +48,7 @@ def _summary(img: LoadedImage) -> FileSummary:
     )
 
 
-def pcr_equal(a: dict[str, str], b: dict[str, str]) -> dict[str, bool]:
+def pcr_equal(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, bool]:
     return {k: a.get(k) == b.get(k) for k in PCR_NAMES if k in a or k in b}
 
 
