@@ -493,7 +493,7 @@ CAUSES = {
     "identical": [],
     "build-time": ["timestamp"],  # metadata BuildTime
     "cpio-mtime": ["timestamp"],
-    "cpio-order": ["inode", "ordering"],  # --reproducible renumbers inodes in archive order
+    "cpio-order": ["ordering"],  # the inode numbers that follow the order are derived
     "cpio-owner": ["ownership"],
     "cpio-inode": ["inode"],  # c_ino and c_devmajor/c_devminor
     "cpio-mode": ["permissions"],

@@ -143,11 +143,23 @@ def test_documented_causes(pair: str) -> None:
 
 
 def test_cpio_order_inode_rows_follow_the_order() -> None:
-    """18 of 20 members get another inode number; `cmd` keeps 0, `rootfs/sys` keeps 10."""
-    rows = [d for d in report_doc("cpio-order")["divergences"] if d["category"] == "inode"]
-    assert len(rows) == 18 and {d["field"] for d in rows} == {"ino"}
+    """18 of 20 members get another inode number (`cmd` keeps 0, `rootfs/sys` keeps 10): both
+    archives number inodes densely in archive order, so these rows are derived from the order's
+    root cause, and the fix for it is order and inode together."""
+    doc = report_doc("cpio-order")
+    rows = [d for d in doc["divergences"] if d["field"] == "ino"]
+    assert len(rows) == 18 and {d["category"] for d in rows} == {"derived"}
+    (order,) = doc["root_causes"]
+    assert order["kind"] == "order" and {d["because"] for d in rows} == {order["id"]}
+    assert order["derived"] == 18 and order["fix"] == "order,inode"
     paths = {d["path"] for d in rows}
     assert "ramdisk[1]:cmd" not in paths and "ramdisk[1]:rootfs/sys" not in paths
+
+
+def test_cpio_inode_rows_from_the_build_filesystem_stay_a_cause() -> None:
+    doc = report_doc("cpio-inode")
+    assert [r["kind"] for r in doc["root_causes"]] == ["inode"]
+    assert {d["category"] for d in doc["divergences"] if d["field"] == "ino"} == {"inode"}
 
 
 def test_cpio_inode_rows() -> None:

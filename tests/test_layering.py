@@ -88,7 +88,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("eifdiff.packages", "eifdiff.enclave"),
     ("eifdiff.diff", "eifdiff.normalize", "eifdiff.unpack"),
     ("eifdiff.report.model",),
-    ("eifdiff.remedies", "eifdiff.deep"),
+    ("eifdiff.causes", "eifdiff.remedies", "eifdiff.deep"),
     ("eifdiff.compare", "eifdiff.attest"),
     ("eifdiff.report", "eifdiff.frames", "eifdiff.plots", "eifdiff.notebook",
      "eifdiff.describe"),
