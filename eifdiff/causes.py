@@ -56,6 +56,9 @@ _KIND = {  # kind -> (label, normalization, build change); the rows' hint says t
     "pyc-mtime": ("Python bytecode source mtimes", None,
                   "set SOURCE_DATE_EPOCH when compiling (checked hash-based .pyc)"),
     "build-time": ("EIF build time", "build-time", "pin `--build-time`"),
+    "kernel": ("Another kernel", None,
+               "pin the kernel package (or the nitro-cli blob set) so both builds boot the same "
+               "kernel"),
     "kernel-build": ("Kernel build identity", None,
                      "set KBUILD_BUILD_USER, KBUILD_BUILD_HOST, KBUILD_BUILD_VERSION and "
                      "KBUILD_BUILD_TIMESTAMP, or use the same kernel blob"),
@@ -116,6 +119,8 @@ def _bucket(d: Divergence, changes: dict[tuple[str, str], PackageChange],
         return ("build-time",)
     if d.layer == R.KERNEL and d.category in ("build-host", "timestamp"):
         return ("kernel-build",)
+    if sec == "kernel" and d.entry is None and d.category in ("content", "build-id"):
+        return ("kernel",)  # another kernel: its release, its code and the build-id with them
     if d.category == "content" and d.entry is not None:
         return ("content", sec, _dir(d.entry))
     return (d.category, sec, d.field if d.category == "toolchain" else "")

@@ -117,8 +117,6 @@ def diff_kernel(
     explained_a = explained_b = None
     kernel = Where("kernel", pcrs)
     both = ka is not None and kb is not None
-    if both:
-        yield from vmlinux_rows(kernel, ka, kb, with_version=va is None or vb is None)
     if va is not None and vb is not None and va.text != vb.text:
         oa, ob = sa.data_offset + va.offset, sb.data_offset + vb.offset
         parts = (("release", R.RELEASE), ("build_host", R.BUILD_HOST),
@@ -140,6 +138,7 @@ def diff_kernel(
                 max(va.offset + len(va.text), vb.offset + len(vb.text)) + 1)
         explained_a = explained_b = span
     if both:
+        yield from vmlinux_rows(kernel, ka, kb, with_version=va is None or vb is None)
         rows = image_rows(kernel, sa, data_a, ka, sb, data_b, kb, explained_a)
         if rows is not None:
             yield from rows

@@ -69,3 +69,14 @@ def test_lzo_kernels_are_an_anomaly_and_compared_as_bytes(tmp_path: Path) -> Non
         ("kernel", "b", "kernel payload is lzo-compressed, which eifdiff cannot decompress")]
     # only the setup header's version strings differ (the stand-in payload is the same)
     assert [d.field for d in report.divergences if d.section == "kernel"] == ["release"]
+
+
+def test_another_kernel_is_one_root_cause(tmp_path: Path) -> None:
+    ka = debian_kernel("6.1.0-47", "6.1.170-3", "2026-05-08", b"\x47" * 20)
+    kb = debian_kernel("6.1.0-50", "6.1.176-1", "2026-07-02", b"\x50" * 20)
+    report = compare(tmp_path, {"kernel": ka}, {"kernel": kb})
+    (root,) = [r for r in report.root_causes if r.kind == "kernel"]
+    assert root.title.startswith("Another kernel in kernel: release 6.1.0-47-cloud-amd64 → "
+                                 "6.1.0-50-cloud-amd64; distribution version Debian 6.1.170-3 → "
+                                 "Debian 6.1.176-1")
+    assert "kernel:.notes" in root.examples  # the vmlinux build-id follows with the release
