@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eifdiff.escape import terminal
 from eifdiff.image import EifImage
 from eifdiff.measure import sections_feeding
 
@@ -124,4 +125,4 @@ def describe_text(image: EifImage) -> str:
                      f"  feeds {pcrs}")
     for a in image.anomalies:
         lines.append(f"  anomaly: {a}")
-    return "\n".join(lines)
+    return "\n".join(terminal(line) for line in lines)

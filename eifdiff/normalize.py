@@ -20,10 +20,12 @@ is: PCR8 stays, but it no longer signs the new PCR0.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import hashlib
 import lzma
 import os
 import struct
+import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,7 +38,7 @@ from eifdiff.formats.compression import GzipHeader, parse_gzip_header
 from eifdiff.formats.cpio import S_IFDIR, S_IFMT, CpioMember, iter_archive, member_from_entry
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.metadata import encode_metadata
-from eifdiff.load import LoadedImage, Piece, Ramdisk, load
+from eifdiff.load import Limits, LoadedImage, Piece, Ramdisk, load
 
 NAMES = ("mtime", "order", "owner", "inode", "mode", "gzip", "build-time")
 CPIO_LEVEL = frozenset({"mtime", "order", "owner", "inode", "mode"})
@@ -384,13 +386,61 @@ def measure_normalized(img: LoadedImage, fixes: Sequence[Fix]) -> Normalized:
     return Normalized(pcrs, (*unmeasured, img.image.layout.header.arch))
 
 
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (device and inode: hard links and symlinks too)."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _readable_whole(img: LoadedImage, fixes: Sequence[Fix]) -> None:
+    """Refuse (`EifdiffError`) when a ramdisk the fixes rewrite could not be read whole: an
+    undecodable or over-budget compressed piece, or a damaged archive. Rewriting would drop
+    what could not be read, so nothing is written."""
+    if not ({"gzip"} | CPIO_LEVEL) & {f.name for f in fixes}:
+        return
+    for r in img.ramdisks:
+        if r.anomalies:
+            raise EifdiffError(f"{img.path}: {r.anomalies[0]}; refusing to normalize a ramdisk "
+                               "that cannot be read whole (nothing written)")
+
+
 def normalize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str],
-                   fixes: Sequence[Fix]) -> dict[str, str]:
-    """Write the normalized EIF to `dest`; return its PCRs."""
-    with load(src) as img:
+                   fixes: Sequence[Fix], *, limits: Limits | None = None) -> dict[str, str]:
+    """Write the normalized EIF to `dest`; return its PCRs.
+
+    Refuses when `dest` is `src` (same device and inode, through any link) and when a ramdisk
+    to rewrite could not be read whole. The output is written to a temporary file beside `dest`
+    and renamed over it once complete, so `dest` is never truncated in place (a mapped input
+    stays intact) and a failed run leaves no partial file."""
+    target = Path(dest)
+    if _same_file(src, target):
+        raise EifdiffError(f"{target}: is the input file; refusing to overwrite it")
+    if target.is_dir():
+        raise EifdiffError(f"{target}: is a directory")
+    folder = target.parent if str(target.parent) else Path(".")
+    with load(src, limits=limits) as img:
+        _readable_whole(img, fixes)
         sections = normalized_sections(img, fixes)
         pcrs = measure_parts(sections)
         if img.image.signature is not None:
             pcrs["PCR8"] = img.image.signature.pcr8
-        write_sections(Path(dest), sections, img.image.layout.header.arch)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".eifdiff-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise EifdiffError(f"{target}: cannot write: {exc.strerror}") from None
+        os.close(fd)
+        try:
+            write_sections(Path(tmp), sections, img.image.layout.header.arch)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise EifdiffError(f"{target}: cannot write: {exc.strerror}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return pcrs
