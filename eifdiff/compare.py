@@ -202,6 +202,7 @@ def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
                   progress: Progress | None = None, remedies: bool | None = None) -> Report:
     """Load both files (a damaged container raises `EifdiffError`) and compare them."""
     progress = progress or Progress()
+    limits = limits or Limits()  # one decompression budget for the pair
     progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
     with ThreadPoolExecutor(max_workers=1) as pool:  # both files load at once, on both cores
         later = pool.submit(load, path_b, limits=limits)
