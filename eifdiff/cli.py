@@ -15,6 +15,7 @@ from pathlib import Path
 from eifdiff import __version__
 from eifdiff.errors import EifdiffError
 from eifdiff.escape import json_dumps, terminal
+from eifdiff.formats.cpio import MAX_ENTRIES
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
 
@@ -60,9 +61,12 @@ def _compare_parser() -> argparse.ArgumentParser:
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-decompressed", type=int, default=8 << 30, metavar="BYTES",
-                   help="bound on each compressed ramdisk's decompressed size (default 8 GiB)")
+                   help="bound on the decompressed bytes of all compressed ramdisks of an image, "
+                   "and of both images compared (default 8 GiB)")
     p.add_argument("--max-ratio", type=int, default=1000, metavar="N",
                    help="bound on a compressed ramdisk's expansion ratio (default 1000)")
+    p.add_argument("--max-entries", type=int, default=MAX_ENTRIES, metavar="N",
+                   help=f"CPIO entries read per image; more is an anomaly (default {MAX_ENTRIES})")
 
 
 def _normalize_parser() -> argparse.ArgumentParser:
@@ -202,7 +206,8 @@ def cmd_build(argv: Sequence[str]) -> int:
 def _limits(args: argparse.Namespace):
     from eifdiff.load import Limits
 
-    return Limits(max_size=args.max_decompressed, max_ratio=args.max_ratio)
+    return Limits(max_size=args.max_decompressed, max_ratio=args.max_ratio,
+                  max_entries=args.max_entries)
 
 
 def _write(path: str, text: str) -> None:

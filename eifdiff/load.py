@@ -30,6 +30,7 @@ from eifdiff.formats.compression import (
 from eifdiff.formats.cpio import (
     HEADER_SIZE,
     MAX_ENTRIES,
+    MAX_NAME_BYTES,
     CpioArchive,
     CpioEntry,
     read_archive,
@@ -213,6 +214,7 @@ class Limits:
     max_size: int = DEFAULT_MAX_SIZE
     max_ratio: int = DEFAULT_MAX_RATIO
     max_entries: int = MAX_ENTRIES
+    max_name_bytes: int = MAX_NAME_BYTES
     _used: int = field(default=0, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
                                   compare=False)
@@ -270,14 +272,20 @@ class ImageBudget:
 
     limits: Limits
     entries: int = 0
+    names: int = 0
     disk: int = 0
 
     @property
     def entries_left(self) -> int:
         return max(0, self.limits.max_entries - self.entries)
 
+    @property
+    def names_left(self) -> int:
+        return max(0, self.limits.max_name_bytes - self.names)
+
     def count(self, archive: CpioArchive) -> None:
         self.entries += len(archive.members)
+        self.names += archive.entries.name_bytes
 
 
 def _releaser(mm: mmap.mmap) -> Callable[[], None]:
@@ -333,7 +341,8 @@ def load_ramdisk(
             fmt = detect(rest)
             if bytes(rest[:5]) == b"07070":
                 archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
-                                       release=release, max_entries=image.entries_left)
+                                       release=release, max_entries=image.entries_left,
+                                       max_name_bytes=image.names_left)
                 image.count(archive)
                 found.append(Piece(len(found), None, start + pos, archive.end - start - pos,
                                    rest, start + pos, archive))
@@ -407,7 +416,8 @@ def load_ramdisk(
                   if mapped is not None and item.size else memoryview(b""))
         archive = read_archive(stream, base=0, path=where,
                                release=_releaser(mapped) if mapped is not None else None,
-                               max_entries=image.entries_left)
+                               max_entries=image.entries_left,
+                               max_name_bytes=image.names_left)
         image.count(archive)
         pieces.append(Piece(i, item.fmt, item.offset, item.consumed, stream, 0, archive,
                             item.gzip))

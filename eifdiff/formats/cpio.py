@@ -29,7 +29,8 @@ FIELDS = (
 )
 MAX_NAME_SIZE = 4096  # PATH_MAX, as the kernel's initramfs unpacker enforces
 RELEASE_EVERY = 32 << 20
-MAX_ENTRIES = 4_000_000  # per image (eifdiff.load shares it between an image's archives)
+MAX_ENTRIES = 150_000  # per image (eifdiff.load shares both between an image's archives)
+MAX_NAME_BYTES = 16 << 20
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000
@@ -112,6 +113,11 @@ class EntryTable(Sequence[CpioEntry]):
 
     def __len__(self) -> int:
         return len(self._ends)
+
+    @property
+    def name_bytes(self) -> int:
+        """Bytes of all names together (trailers included)."""
+        return len(self._names)
 
     def raw_name(self, i: int) -> bytes:
         start = self._ends[i - 1] if i > 0 else 0
@@ -259,7 +265,7 @@ def data_checksum(data: bytes | memoryview) -> int:
 def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
     stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
-    max_entries: int = MAX_ENTRIES,
+    max_entries: int = MAX_ENTRIES, max_name_bytes: int = MAX_NAME_BYTES,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
@@ -268,7 +274,8 @@ def read_archive(
     `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
     archive that follows) ends the read quietly; `end` then points at it. `release` is called
     after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
-    At most `max_entries` entries (trailers not counted) are read; one more is an anomaly.
+    At most `max_entries` entries (trailers not counted), with names of at most
+    `max_name_bytes` bytes together, are read; one more is an anomaly.
     """
     view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
     size = len(view)
@@ -330,6 +337,11 @@ def read_archive(
         if not trailer and len(entries) - segment >= max_entries:
             anomalies.append(Anomaly(path, f"more than {max_entries} entries; the rest is not "
                                      "read (the bound on entries per image)", base + pos))
+            break
+        if not trailer and entries.name_bytes + len(raw_name) > max_name_bytes:
+            anomalies.append(Anomaly(path, f"entry names pass {max_name_bytes} bytes; the rest "
+                                     "is not read (the bound on name bytes per image)",
+                                     base + pos))
             break
         if (
             verify_check and magic == MAGIC_CRC and (values[1] & S_IFMT) == S_IFREG
