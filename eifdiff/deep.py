@@ -227,7 +227,7 @@ def safe_name(name: str) -> str:
     if _SAFE_NAME.fullmatch(base) and base not in (".", ".."):
         return base
     dot = base.rfind(".")
-    suffix = base[dot:] if dot > 0 else ""
+    suffix = base[dot:] if dot >= 0 else ""
     return "entry" + (suffix if _SAFE_SUFFIX.fullmatch(suffix) else "")
 
 
