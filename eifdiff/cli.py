@@ -297,7 +297,8 @@ def cmd_unpack(argv: Sequence[str]) -> int:
     _print_lines([f"{result.directory}: {len(result.sections)} sections, {result.files} files, "
                   f"{result.directories} directories, {result.symlinks} symlinks, "
                   f"{len(result.refused)} refused",
-                  *(f"  refused {r.path}: {r.reason}" for r in result.refused)])
+                  *(f"  refused {r.path}: {r.reason}" for r in result.refused),
+                  *(f"anomaly: {a}" for a in result.anomalies)])
     return EXIT_SAME
 
 

@@ -275,14 +275,6 @@ class ImageBudget:
     names: int = 0
     disk: int = 0
 
-    @property
-    def entries_left(self) -> int:
-        return max(0, self.limits.max_entries - self.entries)
-
-    @property
-    def names_left(self) -> int:
-        return max(0, self.limits.max_name_bytes - self.names)
-
     def count(self, archive: CpioArchive) -> None:
         self.entries += len(archive.members)
         self.names += archive.entries.name_bytes
@@ -341,8 +333,9 @@ def load_ramdisk(
             fmt = detect(rest)
             if bytes(rest[:5]) == b"07070":
                 archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
-                                       release=release, max_entries=image.entries_left,
-                                       max_name_bytes=image.names_left)
+                                       release=release, max_entries=limits.max_entries,
+                                       max_name_bytes=limits.max_name_bytes,
+                                       entries_before=image.entries, names_before=image.names)
                 image.count(archive)
                 found.append(Piece(len(found), None, start + pos, archive.end - start - pos,
                                    rest, start + pos, archive))
@@ -416,8 +409,9 @@ def load_ramdisk(
                   if mapped is not None and item.size else memoryview(b""))
         archive = read_archive(stream, base=0, path=where,
                                release=_releaser(mapped) if mapped is not None else None,
-                               max_entries=image.entries_left,
-                               max_name_bytes=image.names_left)
+                               max_entries=limits.max_entries,
+                               max_name_bytes=limits.max_name_bytes,
+                               entries_before=image.entries, names_before=image.names)
         image.count(archive)
         pieces.append(Piece(i, item.fmt, item.offset, item.consumed, stream, 0, archive,
                             item.gzip))

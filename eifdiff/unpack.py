@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from eifdiff.errors import EifdiffError
+from eifdiff.errors import Anomaly, EifdiffError
 from eifdiff.formats.cpio import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from eifdiff.formats.eif import SectionType
 from eifdiff.load import Limits, LoadedImage, Member, load
@@ -40,6 +40,7 @@ class UnpackResult:
     directories: int
     symlinks: int
     refused: tuple[Refusal, ...]
+    anomalies: tuple[Anomaly, ...] = ()
 
 
 def _safe_parts(name: str) -> list[str] | str:
@@ -214,8 +215,9 @@ def _unpack_into(img: LoadedImage, root: Path) -> UnpackResult:
         tree_dirs += tree.dirs
         tree_links += tree.links
         refused += tree.refused
+    anomalies = tuple(a for r in img.ramdisks for a in r.anomalies)  # what was not written
     return UnpackResult(str(root), tuple(names), tree_files, tree_dirs, tree_links,
-                        tuple(refused))
+                        tuple(refused), anomalies)
 
 
 def unpack(path: str | os.PathLike[str], dest: str | os.PathLike[str],

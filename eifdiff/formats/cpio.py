@@ -266,6 +266,7 @@ def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
     stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
     max_entries: int = MAX_ENTRIES, max_name_bytes: int = MAX_NAME_BYTES,
+    entries_before: int = 0, names_before: int = 0,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
@@ -275,7 +276,9 @@ def read_archive(
     archive that follows) ends the read quietly; `end` then points at it. `release` is called
     after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
     At most `max_entries` entries (trailers not counted), with names of at most
-    `max_name_bytes` bytes together, are read; one more is an anomaly.
+    `max_name_bytes` bytes together, are read, counting `entries_before` entries and
+    `names_before` name bytes read elsewhere (other archives of the image); one more is an
+    anomaly.
     """
     view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
     size = len(view)
@@ -334,11 +337,11 @@ def read_archive(
             )
             break
         trailer = raw_name == TRAILER_RAW
-        if not trailer and len(entries) - segment >= max_entries:
+        if not trailer and entries_before + len(entries) - segment >= max_entries:
             anomalies.append(Anomaly(path, f"more than {max_entries} entries; the rest is not "
                                      "read (the bound on entries per image)", base + pos))
             break
-        if not trailer and entries.name_bytes + len(raw_name) > max_name_bytes:
+        if not trailer and names_before + entries.name_bytes + len(raw_name) > max_name_bytes:
             anomalies.append(Anomaly(path, f"entry names pass {max_name_bytes} bytes; the rest "
                                      "is not read (the bound on name bytes per image)",
                                      base + pos))
