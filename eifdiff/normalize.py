@@ -15,6 +15,11 @@ the EIF with its EIF writer. A compressed ramdisk that needs its CPIO rewritten 
 again by eifdiff in the same format, quickly (gzip level 1, without name or mtime; xz preset 0),
 so its bytes are eifdiff's, not the original compressor's. The signature section is kept as it
 is: PCR8 stays, but it no longer signs the new PCR0.
+
+`normalize_file` refuses rather than drop bytes: a ramdisk to rewrite that could not be read
+whole (an undecodable or over-budget compressed piece, a damaged archive, an entry bound) stops
+it with an error naming the anomaly, and nothing is written. Members are made from the entry
+table one at a time, so memory holds the sort order and the hard-link groups, not the archive.
 """
 
 from __future__ import annotations
