@@ -9,72 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import Counter
+import tempfile
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eifdiff.errors import Anomaly
-from eifdiff.load import Limits, LoadedImage, load
+from eifdiff.load import Limits, LoadedImage, abandon, begin, finish
 from eifdiff.measure import sections_feeding
 from eifdiff.progress import Progress
-from eifdiff.records import CATEGORIES, LAYERS, Divergence
+from eifdiff.records import Divergence
+from eifdiff.report.model import (
+    PCR_NAMES,
+    FileSummary,
+    Remaining,
+    Report,
+    ReportWarning,
+    SectionSummary,
+)
 
 if TYPE_CHECKING:  # the stages are imported when first used, while the files hash
     from eifdiff.deep import DeepOptions
     from eifdiff.packages.model import Package, PackageChange
-    from eifdiff.remedies import Remedy
 
-SCHEMA = "eifdiff/1"
 AUTO_REMEDIES = 64 << 20
-PCR_NAMES = ("PCR0", "PCR1", "PCR2", "PCR8")
-
-
-@dataclass(frozen=True)
-class FileSummary:
-    path: str
-    size: int
-    sha256: str
-    pcrs: dict[str, str]
-    arch: str
-    sections: tuple[dict[str, Any], ...]
-    pcr_inputs: dict[str, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class Report:
-    """Everything a report shows; all report formats and notebook views read only this."""
-
-    a: FileSummary
-    b: FileSummary
-    verdict: str
-    pcr_equal: dict[str, bool]
-    divergences: tuple[Divergence, ...]
-    anomalies: tuple[Anomaly, ...]
-    deep: dict[str, str] = field(default_factory=dict)
-    remedies: tuple[Remedy, ...] = ()
-    remedies_note: str = ""
-    package_changes: tuple[PackageChange, ...] = ()
-    warnings: tuple[dict[str, str], ...] = ()
-
-    @property
-    def causes(self) -> tuple[Divergence, ...]:
-        return tuple(d for d in self.divergences if d.is_cause)
-
-    def summary(self) -> dict[str, Any]:
-        by_cat = Counter(d.category for d in self.divergences)
-        by_layer = Counter(d.layer for d in self.divergences)
-        by_pcr = Counter(p for d in self.causes for p in d.pcrs)
-        return {
-            "divergences": len(self.divergences),
-            "causes": len(self.causes),
-            "by_category": {c: by_cat[c] for c in CATEGORIES if by_cat[c]},
-            "by_layer": {x: by_layer[x] for x in LAYERS if by_layer[x]},
-            "causes_by_pcr": {p: by_pcr[p] for p in PCR_NAMES if by_pcr[p]},
-            "anomalies": len(self.anomalies),
-            "package_changes": len(self.package_changes),
-            "warnings": len(self.warnings),
-        }
 
 
 def _summary(img: LoadedImage) -> FileSummary:
@@ -83,13 +43,12 @@ def _summary(img: LoadedImage) -> FileSummary:
     return FileSummary(
         path=img.path, size=lay.file_size, sha256=img.image.digests.sha256,
         pcrs=img.image.pcrs, arch=lay.header.arch,
-        sections=tuple({"name": s.name, "offset": s.offset, "size": s.size}
-                       for s in lay.sections),
+        sections=tuple(SectionSummary(s.name, s.offset, s.size) for s in lay.sections),
         pcr_inputs=sections_feeding(lay),
     )
 
 
-def pcr_equal(a: dict[str, str], b: dict[str, str]) -> dict[str, bool]:
+def pcr_equal(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, bool]:
     return {k: a.get(k) == b.get(k) for k in PCR_NAMES if k in a or k in b}
 
 
@@ -107,6 +66,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     `remedies`: True computes them, False skips them, None (auto) computes them when the two
     images' ramdisks together are at most `AUTO_REMEDIES` bytes: each normalization tried
     re-hashes both images, which on large images costs more than the rest of the comparison."""
+    from eifdiff.causes import find_root_causes
     from eifdiff.deep import deep_diffs
     from eifdiff.diff import diff_images, diff_ramdisk_pairs
     from eifdiff.packages.inventory import inventory
@@ -119,15 +79,15 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     equal = pcr_equal(fa.pcrs, fb.pcrs)
     verdict = verdict_of(fa, fb, equal)
     result = diff_images(a, b, inner) if verdict != "identical" else None
-    anomalies = [Anomaly(f"a:{x.path}", x.message, x.offset) for x in a.image.anomalies]
-    anomalies += [Anomaly(f"b:{x.path}", x.message, x.offset) for x in b.image.anomalies]
+    anomalies: list[Anomaly] = []
     for side, img in (("a", a), ("b", b)):
-        for r in img.ramdisks:
-            anomalies += [Anomaly(f"{side}:{x.path}", x.message, x.offset) for x in r.anomalies]
+        found = [*img.image.anomalies, *(x for r in img.ramdisks for x in r.anomalies)]
+        anomalies += [replace(x, side=side) for x in found]
     if result is not None:
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
     changes, warned, divergences = _packages(pa, pb, divergences)
+    divergences, roots = find_root_causes(divergences, result.ramdisks if result else (), changes)
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
     note = ""
     if remedies is None:
@@ -136,28 +96,47 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         if not remedies and divergences:
             note = (f"not computed: the ramdisks hold {size / (1 << 20):.0f} MiB, over the "
                     f"{AUTO_REMEDIES >> 20} MiB automatic limit; pass --remedies to compute them")
-    fixes = find_remedies(a, b, divergences) if remedies and divergences else ()
+    fixes = find_remedies(a, b, divergences, lambda names: _remaining_after(a, b, names)) \
+        if remedies and divergences else ()
     return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note,
-                  changes, warned)
+                  changes, warned, roots)
 
 
-def _entry_name(d: Divergence) -> tuple[str, str] | None:
+def _remaining_after(a: LoadedImage, b: LoadedImage, names: str) -> tuple[Remaining, ...]:
+    """What still moves a PCR once both images are normalized with `names`: the normalized
+    images are written to a private temporary folder and compared as `eifdiff normalize` and
+    then `eifdiff` would, so what a remedy says remains is what really remains."""
+    from eifdiff.build import write_sections
+    from eifdiff.normalize import normalized_sections, parse_fixes
+    from eifdiff.remedies import remaining_rows
+
+    fixes = parse_fixes(names)
+    with tempfile.TemporaryDirectory(prefix="eifdiff-remedy-") as tmp:
+        paths = []
+        for side, img in (("a", a), ("b", b)):
+            path = Path(tmp) / f"{side}.eif"
+            write_sections(path, normalized_sections(img, fixes), img.image.layout.header.arch)
+            paths.append(path)
+        with open_pair(*paths) as (na, nb):
+            report = compare_loaded(na, nb, remedies=False)
+    return remaining_rows(report.divergences)
+
+
+def _entry_key(d: Divergence) -> tuple[str, str] | None:
     """(ramdisk, entry name) of a row about a CPIO entry or an ELF inside one."""
-    if d.layer not in ("cpio-entry", "elf") or ":" not in d.path:
-        return None
-    ramdisk, _, rest = d.path.partition(":")
-    return ramdisk, rest.split(":", 1)[0] if d.layer == "elf" else rest
+    return (d.section, d.entry) if d.entry is not None else None
 
 
 def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergence, ...]
-              ) -> tuple[tuple[PackageChange, ...], tuple[dict[str, str], ...],
+              ) -> tuple[tuple[PackageChange, ...], tuple[ReportWarning, ...],
                          tuple[Divergence, ...]]:
     """Package changes, known-bad warnings (each side), and the rows with their owners."""
     from eifdiff.packages.inventory import owner_index, owner_of, package_changes
     from eifdiff.packages.known_bad import warnings as known_bad
 
     changes = tuple(package_changes(pa, pb))
-    warned = tuple({"side": side, **w.to_dict()}
+    warned = tuple(ReportWarning("known-bad", side, w.message, w.ecosystem, w.name, w.version,
+                                 w.advisory, w.ramdisk)
                    for side, pkgs in (("a", pa), ("b", pb)) for w in known_bad(pkgs))
     if not pa and not pb:
         return changes, warned, divergences
@@ -181,7 +160,7 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
     moved = {(c.ramdisk, c.name): c for c in changes}
     out = []
     for d in divergences:
-        key = _entry_name(d)
+        key = _entry_key(d)
         pkg = owner(*key) if key else None
         if pkg is None:
             out.append(d)
@@ -197,27 +176,47 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
     return changes, warned, tuple(out)
 
 
-def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
-                  deep: DeepOptions | None = None, limits: Limits | None = None,
-                  progress: Progress | None = None, remedies: bool | None = None) -> Report:
-    """Load both files (a damaged container raises `EifdiffError`) and compare them."""
-    progress = progress or Progress()
+@contextlib.contextmanager
+def open_pair(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
+              limits: Limits | None = None) -> Iterator[tuple[LoadedImage, LoadedImage]]:
+    """Open both files and keep them open for the `with` block; a damaged container raises
+    `EifdiffError` and leaves nothing open. Both measurements start (their workers fork) before
+    any thread does; then both files' ramdisks are read at once, on both cores."""
     limits = limits or Limits()  # one decompression budget for the pair
-    progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # both files load at once, on both cores
-        later = pool.submit(load, path_b, limits=limits)
+    pa = begin(path_a)
+    try:
+        pb = begin(path_b)
+    except BaseException:
+        abandon(pa)
+        raise
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(finish, pb, limits=limits)
         try:
-            a = load(path_a, limits=limits)
+            a = finish(pa, limits=limits)
         except BaseException:
             with contextlib.suppress(Exception):
                 later.result().close()
             raise
-        with a:
+        try:
             b = later.result()
-            with b:
-                progress.stage("comparing" + (", normalizing" if remedies is not False else "")
-                               + (", running diffoscope" if deep else ""))
-                return compare_loaded(a, b, deep=deep, remedies=remedies)
+        except BaseException:
+            a.close()
+            raise
+    with a, b:
+        yield a, b
+
+
+def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
+                  deep: DeepOptions | None = None, limits: Limits | None = None,
+                  progress: Progress | None = None, remedies: bool | None = None) -> Report:
+    """Load both files (a damaged container raises `EifdiffError`) and compare them: the one
+    way in, for the CLI and the notebooks alike."""
+    progress = progress or Progress()
+    progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
+    with open_pair(path_a, path_b, limits=limits) as (a, b):
+        progress.stage("comparing" + (", normalizing" if remedies is not False else "")
+                       + (", running diffoscope" if deep else ""))
+        return compare_loaded(a, b, deep=deep, remedies=remedies)
 
 
 def exit_code(report: Report, *, fail_on: str = "bytes") -> int:

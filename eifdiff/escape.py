@@ -57,10 +57,14 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def terminal(value: object) -> str:
+def terminal(value: object, *, keep: str = "") -> str:
     """`value` as one line of printable text: controls, separators, bidirectional controls,
-    undecodable bytes and lone surrogates shown as escapes (bytes are read as UTF-8)."""
-    return _TERMINAL.sub(_visible, _text(value))
+    undecodable bytes and lone surrogates shown as escapes (bytes are read as UTF-8); the
+    characters in `keep` (say `\n` for a block of lines) are left as they are."""
+    text = _text(value)
+    if keep:
+        return _TERMINAL.sub(lambda m: m.group() if m.group() in keep else _visible(m), text)
+    return _TERMINAL.sub(_visible, text)
 
 
 def no_surrogates(value: object) -> str:
@@ -69,16 +73,24 @@ def no_surrogates(value: object) -> str:
     return _SURROGATE.sub(lambda m: _surrogate(m.group()), _text(value))
 
 
-# Markdown: every ASCII punctuation character may be backslash-escaped (CommonMark 2.4); these
-# are the ones that start something GitHub renders: emphasis, code, links and images, HTML,
-# entities, tables, headings, quotes, lists, strikethrough, autolinks (`:` and `@`).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&:@=\"'$^])")
+# Markdown (GitHub-flavoured): what opens something GitHub renders. Emphasis, strikethrough,
+# code, math and table cells by their characters; inline links and images by `](` and `![`;
+# HTML tags, entities and autolinks by `&`, `<` and `>` (as entities); headings, quotes, lists,
+# setext lines and link reference definitions by a leading character.
+_MD_CHAR = re.compile(r"[\\`*_~$|]|\](?=\()|!(?=\[)")
+_MD_LEAD = (re.compile(r"^(\s*)([#+=\[-])"), re.compile(r"^(\s*\d+)([.)])"))
 
 
 def markdown(value: object) -> str:
     """`value` as inline Markdown text that renders as itself: `terminal` escaping, then a
-    backslash before each character GitHub would give a meaning (safe in table cells too)."""
-    return _MD_SPECIAL.sub(r"\\\1", terminal(value))
+    backslash before each character that would start emphasis, code, math, a link, an image
+    or a table cell; `&`, `<` and `>` as entities (no HTML, entities or autolinks); a leading
+    `#`, `-`, `+`, `=`, `[` (a link definition) or list number made literal."""
+    text = _MD_CHAR.sub(lambda m: "\\" + m.group(), terminal(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for lead in _MD_LEAD:
+        text = lead.sub(r"\1\\\2", text, count=1)
+    return text
 
 
 def markdown_code(value: object, *, table: bool = False) -> str:
@@ -151,9 +163,11 @@ def _key(k: object) -> str:
     return safe if isinstance(safe, str) else json.dumps(safe)
 
 
-def json_dumps(value: Any, *, indent: int | None = 2) -> str:
+def json_dumps(value: Any, *, indent: int | None = 2,
+               separators: tuple[str, str] | None = None) -> str:
     """Standard JSON text of `value` (through `json_safe`, `allow_nan=False`): valid UTF-8
     once encoded; DEL, C1, separators and bidirectional controls are written as `\\uXXXX`
     escapes, so printing it to a terminal cannot drive the terminal."""
-    text = json.dumps(json_safe(value), indent=indent, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(json_safe(value), indent=indent, ensure_ascii=False, allow_nan=False,
+                      separators=separators)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -62,6 +62,14 @@ class Piece:
     def decompressed_size(self) -> int:
         return len(self.view)
 
+    @property
+    def stream(self) -> str | None:
+        """The coordinate space of offsets into `view`: None (file offsets) for a raw piece,
+        else the decompressed stream (`gzip`, or `gzip[2]` for the ramdisk's third piece)."""
+        if self.compression is None:
+            return None
+        return self.compression if self.index == 0 else f"{self.compression}[{self.index}]"
+
 
 class Member:
     """A CPIO entry of a ramdisk with the piece that holds it: `piece` and the entry's
@@ -355,19 +363,20 @@ def load_ramdisk(
                         max_ratio=limits.max_ratio)
                 except BudgetExceeded as exc:
                     out.undo(since, begin)
-                    anomalies.append(Anomaly(f"{name}~{fmt}", exc.detail, start + pos))
+                    anomalies.append(Anomaly(name, exc.detail, start + pos,
+                                             part=f"{fmt} stream"))
                     break
                 except DecompressionLimit as exc:
                     out.undo(since, begin)
                     anomalies.append(Anomaly(
-                        f"{name}~{fmt}", f"decompressed {fmt} data passes {total + exc.limit} "
+                        name, f"decompressed {fmt} data passes {total + exc.limit} "
                         f"bytes, the bound for this ramdisk (at most {limits.max_size} bytes, "
                         f"and {limits.max_ratio}x its {section.size} stored bytes plus 1 MiB)",
-                        start + pos))
+                        start + pos, part=f"{fmt} stream"))
                     break
                 except FormatError as exc:
                     out.undo(since, begin)
-                    anomalies.append(Anomaly(f"{name}~{fmt}", exc.detail, start + pos))
+                    anomalies.append(Anomaly(name, exc.detail, start + pos, part=f"{fmt} stream"))
                     break
                 total += written
                 gz = None
@@ -404,10 +413,10 @@ def load_ramdisk(
         if isinstance(item, Piece):
             pieces.append(item)
             continue
-        where = f"{name}~{item.fmt}"
         stream = (memoryview(mapped)[item.begin : item.begin + item.size]
                   if mapped is not None and item.size else memoryview(b""))
-        archive = read_archive(stream, base=0, path=where,
+        label = item.fmt if i == 0 else f"{item.fmt}[{i}]"
+        archive = read_archive(stream, base=0, path=name, stream=label,
                                release=_releaser(mapped) if mapped is not None else None,
                                max_entries=limits.max_entries,
                                max_name_bytes=limits.max_name_bytes,
@@ -419,14 +428,31 @@ def load_ramdisk(
     return Ramdisk(section, view, tuple(pieces), tuple(anomalies))
 
 
-def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> LoadedImage:
-    """Open, check, measure and hash the EIF, then read every ramdisk down to its entries."""
+def begin(path: str | os.PathLike[str]) -> PendingImage:
+    """Map and check the EIF and start measuring it: the measurement forks its workers here, so
+    call it before starting threads of your own (`finish` may then run in a thread)."""
+    mapped = MappedFile.open(path)
+    try:
+        return start_image(mapped, sha256=True)
+    except BaseException:
+        mapped.close()
+        raise
+
+
+def abandon(pending: PendingImage) -> None:
+    """Let a begun image's measurement end and unmap it (when its pair could not be opened)."""
+    with contextlib.suppress(Exception):
+        pending.digests()
+    pending.mapped.close()
+
+
+def finish(pending: PendingImage, *, limits: Limits | None = None) -> LoadedImage:
+    """Read every ramdisk of a begun image down to its entries; on failure the image is closed."""
     limits = limits or Limits()
     budget = ImageBudget(limits)
-    mapped = MappedFile.open(path)
+    mapped = pending.mapped
     temps: list[tuple[object, mmap.mmap]] = []
     try:
-        pending = start_image(mapped, sha256=True)
         ramdisks = tuple(
             load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release,
                          budget)
@@ -436,6 +462,11 @@ def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Loade
     except BaseException:
         _release(temps)
         limits.give_back(budget.disk)
-        mapped.close()
+        abandon(pending)
         raise
     return LoadedImage(pending, mapped, ramdisks, temps, budget=budget)
+
+
+def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> LoadedImage:
+    """Open, check, measure and hash the EIF, then read every ramdisk down to its entries."""
+    return finish(begin(path), limits=limits)

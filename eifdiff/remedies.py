@@ -9,70 +9,28 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
 from eifdiff.load import LoadedImage
 from eifdiff.normalize import NAMES, Normalized, measure_normalized, parse_fixes
 from eifdiff.records import Divergence
+from eifdiff.report.model import Remaining, Remedy
+from eifdiff.rules import rule
 
 MAX_COMBINATION = 4  # combinations larger than this are not searched (2^7 would be possible)
 
 
 def _touches(d: Divergence) -> str | None:
-    """The normalization that would remove this divergence, if any."""
-    if d.layer == "cpio-entry":
-        if d.field == "mtime":
-            return "mtime"
-        if d.category == "ordering":
-            return "order"  # entry order, and where a hard-link group's payload sits
-        if d.category == "ownership":
-            return "owner"
-        if d.category == "inode":
-            return "inode"
-        if d.category == "permissions":
-            return "mode"
-        if d.field in ("gzip mtime", "gzip name"):
-            return "gzip"
-    if d.layer == "compression" and d.field in ("gzip mtime", "gzip name"):
-        return "gzip"
-    if d.layer == "metadata" and d.field == "BuildTime":
-        return "build-time"
-    return None
+    """The normalization that would remove this divergence, if any (from the rule table)."""
+    return rule(d.layer, d.field).normalization
 
 
 def applicable(divergences: Iterable[Divergence]) -> list[str]:
     """Names of the normalizations that touch at least one divergence, in canonical order."""
     found = {n for d in divergences if (n := _touches(d)) is not None}
     return [n for n in NAMES if n in found]
-
-
-@dataclass(frozen=True)
-class Remedy:
-    """The PCRs both images would have after a normalization, and whether they then match."""
-
-    name: str
-    kind: str  # "single", "smallest" (smallest fixing combination), "all", or "none" applies
-    pcrs_after: dict[str, dict[str, str]]
-    pcr_equal_after: dict[str, bool]
-    fixes: bool
-    identical_after: bool
-    remaining: tuple[dict[str, Any], ...] = ()
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name, "kind": self.kind, "pcrs_after": self.pcrs_after,
-            "pcr_equal_after": self.pcr_equal_after, "fixes": self.fixes,
-            "identical_after": self.identical_after,
-        }
-        if self.remaining:
-            out["remaining"] = list(self.remaining)
-        if self.note:
-            out["note"] = self.note
-        return out
 
 
 class _Evaluator:
@@ -105,28 +63,43 @@ def _remedy(names: Sequence[str], kind: str, result: tuple[Normalized, Normalize
     )
 
 
-def _remaining(divergences: Sequence[Divergence]) -> tuple[dict[str, Any], ...]:
-    """Causes no normalization touches, by category, with an example and the usual fix."""
-    left = [d for d in divergences if d.is_cause and _touches(d) is None and d.pcrs]
+def remaining_rows(divergences: Iterable[Divergence], *,
+                   untouched: bool = False) -> tuple[Remaining, ...]:
+    """The cause rows that move a PCR, by category, with an example and the usual fix (only
+    those no normalization touches, with `untouched`)."""
+    left = [d for d in divergences if d.is_cause and d.pcrs and not (
+        untouched and _touches(d) is not None)]
     counts = Counter(d.category for d in left)
     out = []
     for category, count in counts.most_common():
         example = next(d for d in left if d.category == category)
-        out.append({"category": category, "count": count, "example": example.path,
-                    "field": example.field, "hint": example.hint})
+        out.append(Remaining(category, count, example.path, example.field, example.hint))
     return tuple(out)
 
 
-def find_remedies(a: LoadedImage, b: LoadedImage,
-                  divergences: Sequence[Divergence]) -> tuple[Remedy, ...]:
+After = Callable[[str], tuple[Remaining, ...]]
+
+
+def find_remedies(a: LoadedImage, b: LoadedImage, divergences: Sequence[Divergence],
+                  after: After | None = None) -> tuple[Remedy, ...]:
     """Each applicable normalization alone, then the smallest fixing combination (or, when none
-    fixes, all of them together with what remains)."""
+    fixes, all of them together). `after(names)` compares the images as those normalizations
+    leave them: each remedy that does not fix the pair then carries what truly remains."""
+    found = _find_remedies(a, b, divergences)
+    if after is None:
+        return found
+    return tuple(replace(r, remaining=after(r.name)) if r.kind in ("single", "all") and not
+                 r.fixes else r for r in found)
+
+
+def _find_remedies(a: LoadedImage, b: LoadedImage,
+                   divergences: Sequence[Divergence]) -> tuple[Remedy, ...]:
     names = applicable(divergences)
     if not names:
         pa, pb = a.image.pcrs, b.image.pcrs
         keys = [k for k in ("PCR0", "PCR1", "PCR2", "PCR8") if k in pa or k in pb]
         equal = {k: pa.get(k) == pb.get(k) for k in keys}
-        remaining = _remaining(divergences)
+        remaining = remaining_rows(divergences)
         if all(equal.values()) or not remaining:
             return ()
         return (Remedy("", "none", {"a": pa, "b": pb}, equal, False, False, remaining,
@@ -141,14 +114,14 @@ def find_remedies(a: LoadedImage, b: LoadedImage,
             if r.fixes:
                 note = ("re-archiving in another order renumbers inodes, so order alone is not "
                         "enough" if {"order", "inode"} <= set(combo) else "")
-                return (*out, Remedy(**{**r.__dict__, "note": note}))
+                return (*out, replace(r, note=note))
     everything = _remedy(names, "all", evaluate(names))
-    remaining = _remaining(divergences)
+    remaining = remaining_rows(divergences, untouched=True)
     if not remaining:
-        remaining = ({"category": "unexplained", "count": 0, "example": "",
-                      "field": "", "hint": "normalizing everything still leaves the PCRs "
-                      "different; compare the normalized images with `eifdiff normalize`"},)
-    return (*out, Remedy(**{**everything.__dict__, "remaining": remaining}))
+        remaining = (Remaining("unexplained", 0, "", "", "normalizing everything still leaves "
+                               "the PCRs different; compare the normalized images with "
+                               "`eifdiff normalize`"),)
+    return (*out, replace(everything, remaining=remaining))
 
 
 def smallest_fix(remedies: Sequence[Remedy]) -> Remedy | None:

@@ -20,6 +20,7 @@ import io
 import json
 import lzma
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -401,7 +402,8 @@ def test_xz_dictionary_bomb_is_an_anomaly(tmp_path: Path) -> None:
     src = eif_with(tmp_path / "xz.eif", ramdisks=[BOOT_CPIO, bomb])
     with load(src) as img:
         found = [str(a) for r in img.ramdisks for a in r.anomalies]
-    assert any("ramdisk[1]~xz" in a and "Memory usage limit" in a for a in found), found
+    assert any(a.startswith("ramdisk[1]:xz stream") and "Memory usage limit" in a
+               for a in found), found
     r = run(src, eif_with(tmp_path / "ok.eif"), "--json")
     assert_clean(r, code=1)
     assert r.rss_mb < 150
@@ -452,8 +454,8 @@ def test_entry_and_name_bounds_per_image(tmp_path: Path) -> None:
         counts = [len(list(r.members())) for r in img.ramdisks]
         found = [str(a) for r in img.ramdisks for a in r.anomalies]
     assert counts == [25, 5]
-    assert found == ["ramdisk[1]~gzip at offset 580: more than 30 entries; the rest is not read "
-                     "(the bound on entries per image)"]
+    assert found == ["ramdisk[1] at offset 580 of the gzip stream: more than 30 entries; the "
+                     "rest is not read (the bound on entries per image)"]
     with load(src, limits=Limits(max_name_bytes=100)) as img:
         assert sum(len(list(r.members())) for r in img.ramdisks) == 20  # 5 bytes a name
         assert "entry names pass 100 bytes" in img.ramdisks[0].anomalies[0].message
@@ -653,13 +655,53 @@ def test_unpack_output_escapes_refused_names(tmp_path: Path) -> None:
     assert "\\x1b[31mx\\nverdict: identical" in lines[1] and "/abs\\xfe\\a" in lines[2]
 
 
-def test_json_report_is_utf8_for_non_utf8_names(tmp_path: Path) -> None:
-    a = eif_with(tmp_path / "a.eif", ramdisks=[BOOT_CPIO, cpio([CpioMember("n\udcff", b"1")])])
-    b = eif_with(tmp_path / "b.eif", ramdisks=[BOOT_CPIO, cpio([CpioMember("n\udcff", b"2")])])
-    r = run(a, b, "--json", env={"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"})
+HOSTILE_NAMES = ("n\udcff\udcfe", "x\nverdict: identical", "e\x1b[2J\x07\x9b\u202e",
+                 "![p](http://evil.example/p.png) *b* <b>t</b> | `c`")
+
+
+@pytest.fixture(scope="module")
+def hostile_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two EIFs whose customer ramdisks hold the same awkward names with other contents."""
+    tmp = tmp_path_factory.mktemp("names")
+    sides = []
+    for side, data in (("a", b"one\n"), ("b", b"two\n")):
+        members = [CpioMember(n, data + n.encode("utf-8", "surrogateescape"), mtime=7)
+                   for n in HOSTILE_NAMES]
+        sides.append(eif_with(tmp / f"{side}.eif", ramdisks=[BOOT_CPIO, cpio(members)]))
+    return sides[0], sides[1]
+
+
+STRICT = {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"}
+
+
+def test_report_formats_under_a_strict_utf8_stdout(hostile_pair: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    md, page = tmp_path / "r.md", tmp_path / "r.html"
+    r = run(*hostile_pair, "--markdown", md, "--html", page, env=STRICT)
     assert_clean(r, code=1)
-    doc = json.loads(r.text)
-    assert any(d["path"] == "ramdisk[1]:n\\xff" for d in doc["divergences"])
+    _no_control(r.text)
+    lines = r.text.splitlines()
+    assert sum(line.startswith("verdict:") for line in lines) == 1
+    assert not any(line.lstrip().startswith("verdict: identical") for line in lines)
+    assert "x\\nverdict: identical" in r.text and "n\\xff\\xfe" in r.text
+    markdown_text = md.read_bytes().decode("utf-8")
+    _no_control(markdown_text)
+    outside_code = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", markdown_text.replace("\\`", ""))
+    assert "](http" not in outside_code.replace("\\](", "") and "<b>" not in outside_code
+    assert not any(line.startswith("verdict") for line in markdown_text.splitlines())
+    html_text = page.read_bytes().decode("utf-8")
+    _no_control(html_text)
+    assert "<b>t</b>" not in html_text and "n\\xff\\xfe" in html_text
+
+
+def test_json_report_is_utf8_for_non_utf8_names(hostile_pair: tuple[Path, Path]) -> None:
+    r = run(*hostile_pair, "--json", env=STRICT)
+    assert_clean(r, code=1)
+    doc = json.loads(r.text)  # r.text decodes strictly
+    _no_control(r.text)
+    entries = {d["entry"]: d.get("entry_hex") for d in doc["divergences"] if d["entry"]}
+    assert entries["n\ufffd\ufffd"] == "6efffe"  # readable, and exact in hex
+    assert "e\x1b[2J\x07\x9b\u202e" in entries  # the value itself, escaped as JSON only
 
 
 def test_text_output_survives_a_strict_ascii_stdout(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import itertools
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import overload
 
@@ -265,13 +265,14 @@ def data_checksum(data: bytes | memoryview) -> int:
 def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
     stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
-    max_entries: int = MAX_ENTRIES, max_name_bytes: int = MAX_NAME_BYTES,
-    entries_before: int = 0, names_before: int = 0,
+    stream: str | None = None, max_entries: int = MAX_ENTRIES,
+    max_name_bytes: int = MAX_NAME_BYTES, entries_before: int = 0, names_before: int = 0,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
     Never raises on bad data: the read stops at the first damaged header and the damage becomes
-    an `Anomaly` naming `path` and the absolute offset; entries read before it are kept. With
+    an `Anomaly` naming the section `path` and the offset (in the decompressed `stream` when
+    given, else absolute); entries read before it are kept. With
     `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
     archive that follows) ends the read quietly; `end` then points at it. `release` is called
     after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
@@ -331,9 +332,9 @@ def read_archive(
         if data_start + filesize > size:
             name = raw_name.decode("utf-8", "surrogateescape")
             anomalies.append(
-                Anomaly(f"{path}:{name}",
+                Anomaly(path,
                         f"CPIO entry declares {filesize} bytes at offset {base + data_start} "
-                        f"but the archive ends at {base + size}", base + pos)
+                        f"but the archive ends at {base + size}", base + pos, stream, name)
             )
             break
         trailer = raw_name == TRAILER_RAW
@@ -351,8 +352,8 @@ def read_archive(
             and data_checksum(view[data_start : data_start + filesize]) != values[12]
         ):
             name = raw_name.decode("utf-8", "surrogateescape")
-            anomalies.append(Anomaly(f"{path}:{name}", "070702 checksum does not match the data",
-                                     base + pos))
+            anomalies.append(Anomaly(path, "070702 checksum does not match the data",
+                                     base + pos, stream, name))
         entries.append(raw_name, magic == MAGIC_CRC, values, base + pos, base + data_start,
                        segment)
         pos = _align4(data_start + filesize)
@@ -373,6 +374,8 @@ def read_archive(
                 break
             segment += 1
             seg_start = pos
+    if stream is not None:
+        anomalies = [replace(x, stream=stream) for x in anomalies]
     return CpioArchive(entries, tuple(segments), base + min(pos, size), tuple(anomalies))
 
 

@@ -14,13 +14,14 @@ from dataclasses import fields
 from html import escape
 from typing import Any
 
-from eifdiff.compare import FileSummary, Report
+from eifdiff.escape import json_dumps, terminal
 from eifdiff.records import Divergence
-from eifdiff.report.text import by_package, rank
+from eifdiff.report.model import FileSummary, Report
+from eifdiff.report.text import by_package, rank, warning_line
 
 PAGE = 500
 HINTS_SHOWN = 100
-COLUMNS = tuple(f.name for f in fields(Divergence))
+COLUMNS = (*(f.name for f in fields(Divergence)), "path")
 SHOWN = ("category", "layer", "path", "field", "a", "b", "offset_a", "offset_b", "length", "pcrs")
 CAUSE_COLOUR, DERIVED_COLOUR = "#d9480f", "#868e96"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -184,8 +185,9 @@ JS = """
 
 
 def _e(v: object) -> str:
-    """HTML-escaped text; None is empty."""
-    return "" if v is None else escape(str(v), quote=True)
+    """HTML-escaped text with controls and undecodable bytes shown as escapes (newlines and
+    tabs kept, for `<pre>` blocks); None is empty."""
+    return "" if v is None else escape(terminal(v, keep="\n\t"), quote=True)
 
 
 def table_data(report: Report) -> dict[str, Any]:
@@ -201,7 +203,7 @@ def table_data(report: Report) -> dict[str, Any]:
 
 
 def _json_script(doc: dict[str, Any]) -> str:
-    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    text = json_dumps(doc, indent=None, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" id="eifdiff-data">{text}</script>'
 
@@ -392,7 +394,7 @@ def _remedies(report: Report) -> str:
             f'<td class="{"eq" if r.pcr_equal_after.get(k) else "ne"}">'
             f'{"equal" if r.pcr_equal_after.get(k) else "differ"}</td>' for k in keys)
         notes = [r.note] if r.note and r.kind != "none" else []
-        notes += [f"remains: {x['category']} ({x['count']}, e.g. {x['example']}): {x['hint']}"
+        notes += [f"remains: {x.category} ({x.count}, e.g. {x.example}): {x.hint}"
                   for x in r.remaining]
         rows.append(f'<tr class="{"eq" if r.fixes else "ne"}"><td>{name}</td>'
                     f'<td>{"yes" if r.fixes else "no"}</td>{cells}'
@@ -406,9 +408,8 @@ def _remedies(report: Report) -> str:
 
 def _warnings(report: Report) -> str:
     return "".join(
-        f'<p class="warn"><strong>Warning</strong> ({_e(w["side"])}): {_e(w["ecosystem"])} '
-        f'<strong>{_e(w["name"])}</strong> {_e(w["version"])} in {_e(w["ramdisk"])} '
-        f'({_e(w["advisory"])}): {_e(w["message"])}</p>\n' for w in report.warnings)
+        f'<p class="warn"><strong>Warning</strong> '
+        f'{_e(warning_line(w).removeprefix("WARNING: "))}</p>\n' for w in report.warnings)
 
 
 def _packages(report: Report) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from eifdiff.compare import FileSummary, Report
+from eifdiff.escape import markdown, terminal
 from eifdiff.records import Divergence
-from eifdiff.report.text import by_package, rank
+from eifdiff.report.model import FileSummary, Report
+from eifdiff.report.text import by_package, rank, warning_line
 
 TOP = 50
 CELL = 80  # characters of a value shown in a table cell
@@ -36,7 +37,7 @@ def _code(v: object, width: int = CELL, *, table: bool = True) -> str:
     """`v` as a code span cut to `width`; newlines shown as `\\n`, pipes escaped in tables."""
     if v is None or v == "":
         return "–"
-    s = _cut(str(v), width).replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    s = _cut(terminal(v), width)  # controls, newlines and undecodable bytes shown as escapes
     if table:  # a backslash right before a pipe would escape the pipe's escape
         s = s.replace("\\|", "\\\u200b|").replace("|", "\\|")
     ticks = max((len(m) for m in re.findall(r"`+", s)), default=0)
@@ -47,8 +48,8 @@ def _code(v: object, width: int = CELL, *, table: bool = True) -> str:
 
 
 def _text(s: str) -> str:
-    """Free text on one line, with no raw HTML."""
-    return " ".join(s.split()).replace("<", "&lt;").replace(">", "&gt;")
+    """Free text on one line that renders as itself: no HTML, links, images or emphasis."""
+    return markdown(" ".join(s.split(" ")))
 
 
 def _take(lines: Iterable[str], budget: int) -> list[str]:
@@ -121,7 +122,7 @@ def _counts(report: Report) -> list[str]:
 
 def _row(i: int, d: Divergence) -> tuple[str, ...]:
     return (str(i), d.category, _code(d.path), _code(d.field, 40),
-            f"{_code(d.a)} → {_code(d.b)}", ", ".join(d.pcrs) or "–")
+            f"{_code(d.shown_a)} → {_code(d.shown_b)}", ", ".join(d.pcrs) or "–")
 
 
 def _top(ranked: list[Divergence], top: int) -> tuple[list[str], list[Divergence]]:
@@ -168,7 +169,7 @@ def _anomalies(report: Report) -> list[str]:
 
 def _deep_block(path: str, text: str, budget: int) -> list[str]:
     """One collapsed diffoscope text, cut to `DEEP_LINES` lines and to `budget` bytes."""
-    body = [_cut(t, DEEP_LINE_WIDTH) for t in text.splitlines()]
+    body = [_cut(terminal(t), DEEP_LINE_WIDTH) for t in text.splitlines()]
     ticks = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
     fence = "`" * (ticks + 1)
     summary = f"<details><summary>diffoscope: {_text(_cut(path, 200))}</summary>"
@@ -218,15 +219,14 @@ def _remedies(report: Report) -> list[str]:
         if r.note and r.kind != "none":
             lines.append(f"- {_text(r.note)}")
         for left in r.remaining:
-            lines.append(f"- remains: **{left['category']}** ({left['count']}, e.g. "
-                         f"{_code(left['example'], table=False)}): {_text(left['hint'])}")
+            lines.append(f"- remains: **{left.category}** ({left.count}, e.g. "
+                         f"{_code(left.example, table=False)}): {_text(left.hint)}")
     return lines
 
 
 def _warnings(report: Report) -> list[str]:
-    return ["", *(f"> **Warning** ({_text(w['side'])}): `{w['ecosystem']}` **{_text(w['name'])}** "
-                  f"{_text(w['version'])} in {w['ramdisk']} — {_text(w['advisory'])}: "
-                  f"{_text(w['message'])}" for w in report.warnings)] if report.warnings else []
+    return ["", *(f"> **Warning** {_text(warning_line(w).removeprefix('WARNING: '))}"
+                  for w in report.warnings)] if report.warnings else []
 
 
 def _packages(report: Report) -> list[str]:
