@@ -382,6 +382,7 @@ def test_deep_removes_its_folder_on_sigterm(tmp_path: Path) -> None:
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(diffoscope_command() is None, reason="diffoscope is not installed")
 @pytest.mark.parametrize("name", [".", "..", "d/" + "n" * 300, "lib:x.conf",
                                   "bad\udcffname", "line\nbreak"])
@@ -396,6 +397,7 @@ def test_deep_awkward_names_are_compared(name: str, tmp_path: Path) -> None:
 # 4. budgets per image and per pair
 
 
+@pytest.mark.slow
 def test_xz_dictionary_bomb_is_an_anomaly(tmp_path: Path) -> None:
     filters = [{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": 1536 * MiB}]
     bomb = lzma.compress(cpio(_files()), format=lzma.FORMAT_XZ, filters=filters)
@@ -414,6 +416,7 @@ def _gzip_ramdisk(size: int, tag: int) -> bytes:
     return _gz(data, level=1)
 
 
+@pytest.mark.slow
 def test_disk_budget_covers_every_ramdisk_of_an_image(tmp_path: Path) -> None:
     """Eight ramdisks of 2 MiB each, each within any per-ramdisk bound, against a 5 MiB
     budget: at most 5 MiB are ever decompressed, the rest are anomalies."""
@@ -486,6 +489,7 @@ def million(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 BOUND = "more than 150000 entries; the rest is not read (the bound on entries per image)"
 
 
+@pytest.mark.slow
 def test_million_files_compare(million: tuple[Path, Path]) -> None:
     r = run(*million, "--json")
     assert_clean(r, code=1)
@@ -495,18 +499,21 @@ def test_million_files_compare(million: tuple[Path, Path]) -> None:
     assert sum(BOUND in a["message"] for a in doc["anomalies"]) == 2
 
 
+@pytest.mark.slow
 def test_million_files_inventory(million: tuple[Path, Path]) -> None:
     r = run("inventory", million[0])
     assert_clean(r, code=0)
     assert BOUND in r.text
 
 
+@pytest.mark.slow
 def test_million_files_normalize(million: tuple[Path, Path], tmp_path: Path) -> None:
     r = run("normalize", "--fix", "mtime,order,inode", million[0], tmp_path / "n.eif")
     assert_one_line(r)
     assert BOUND in r.err and not (tmp_path / "n.eif").exists()
 
 
+@pytest.mark.slow
 def test_million_files_unpack(million: tuple[Path, Path], tmp_path: Path) -> None:
     """The whole ramdisk is decompressed and walked; only 5,000 entries are written (file
     creation, not eifdiff, is what takes time on a busy disk: 1-2 ms per file here)."""
@@ -748,6 +755,7 @@ def test_unpack_hard_link_whose_first_name_was_replaced(tmp_path: Path) -> None:
     assert "ramdisk[1]:b" not in refused
 
 
+@pytest.mark.slow
 def test_unpack_two_thousand_nested_folders(tmp_path: Path) -> None:
     depth = 2000
     members = [CpioMember("/".join(["d"] * k), mode=S_IFDIR | 0o755, ino=k)
