@@ -441,10 +441,17 @@ def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 def _readable_whole(img: LoadedImage, fixes: Sequence[Fix]) -> None:
-    """Refuse (`EifdiffError`) when a ramdisk the fixes rewrite could not be read whole: an
-    undecodable or over-budget compressed piece, or a damaged archive. Rewriting would drop
+    """Refuse (`EifdiffError`) when a ramdisk the fixes rewrite could not be read whole (an
+    undecodable or over-budget compressed piece, a damaged archive, an entry bound), or when
+    `build-time` is asked of metadata that could not be read: rewriting would drop or ignore
     what could not be read, so nothing is written."""
-    if not ({"gzip"} | CPIO_LEVEL) & {f.name for f in fixes}:
+    names = {f.name for f in fixes}
+    has_metadata = any(s.type is SectionType.METADATA for s in img.image.layout.sections)
+    if "build-time" in names and has_metadata and img.image.metadata is None:
+        why = next((str(a) for a in img.image.anomalies if a.section == "metadata"), "")
+        raise EifdiffError(f"{img.path}: {why or 'metadata cannot be read'}; refusing to set "
+                           "its build time (nothing written)")
+    if not ({"gzip"} | CPIO_LEVEL) & names:
         return
     for r in img.ramdisks:
         if r.anomalies:

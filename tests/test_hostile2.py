@@ -594,7 +594,10 @@ def test_metadata_that_is_not_standard_json(label: str, body: bytes, message: st
     assert_clean(r, code=1)
     json.loads(r.text)
     r = run("normalize", "--fix", "build-time", src, tmp_path / "n.eif")
-    assert_clean(r, code=0)
+    assert_one_line(r)
+    assert "refusing to set its build time" in r.err and message in r.err
+    assert not (tmp_path / "n.eif").exists()
+    assert run("normalize", "--fix", "mtime", src, tmp_path / "n.eif").code == 0
     import eifdiff
 
     c = eifdiff.compare_eifs(src, other)
