@@ -8,7 +8,6 @@ EIFDIFF_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +15,8 @@ from pathlib import Path
 
 from eifdiff import __version__
 from eifdiff.errors import EifdiffError
+from eifdiff.escape import json_dumps, terminal
+from eifdiff.formats.cpio import MAX_ENTRIES
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_TROUBLE = 0, 1, 2
 
@@ -62,9 +63,12 @@ def _compare_parser() -> argparse.ArgumentParser:
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-decompressed", type=int, default=8 << 30, metavar="BYTES",
-                   help="bound on each compressed ramdisk's decompressed size (default 8 GiB)")
+                   help="bound on the decompressed bytes of all compressed ramdisks of an image, "
+                   "and of both images compared (default 8 GiB)")
     p.add_argument("--max-ratio", type=int, default=1000, metavar="N",
                    help="bound on a compressed ramdisk's expansion ratio (default 1000)")
+    p.add_argument("--max-entries", type=int, default=MAX_ENTRIES, metavar="N",
+                   help=f"CPIO entries read per image; more is an anomaly (default {MAX_ENTRIES})")
 
 
 def _normalize_parser() -> argparse.ArgumentParser:
@@ -75,7 +79,8 @@ def _normalize_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", required=True, metavar="NAME[,NAME...]",
                    help="normalizations to apply, e.g. mtime,order,inode")
     p.add_argument("input", help="EIF to read")
-    p.add_argument("output", help="EIF to write")
+    p.add_argument("output", help="EIF to write (written beside it, then renamed into place)")
+    _limit_args(p)
     return p
 
 
@@ -207,7 +212,21 @@ def cmd_check(argv: Sequence[str]) -> int:
 
 
 def _print_json(doc: object) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    """Standard JSON, valid UTF-8 whatever the locale (see `eifdiff.escape`)."""
+    text = json_dumps(doc) + "\n"
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    out.write(text.encode("utf-8"))
+    out.flush()
+
+
+def _print_lines(lines: Sequence[str]) -> None:
+    """Each line with its untrusted text made visible (one printed line per line)."""
+    for line in lines:
+        print(terminal(line))
 
 
 def cmd_describe(argv: Sequence[str]) -> int:
@@ -261,7 +280,8 @@ def cmd_build(argv: Sequence[str]) -> int:
 def _limits(args: argparse.Namespace):
     from eifdiff.load import Limits
 
-    return Limits(max_size=args.max_decompressed, max_ratio=args.max_ratio)
+    return Limits(max_size=args.max_decompressed, max_ratio=args.max_ratio,
+                  max_entries=args.max_entries)
 
 
 def _write(path: str, text: str) -> None:
@@ -306,9 +326,7 @@ def cmd_normalize(argv: Sequence[str]) -> int:
 
     args = _normalize_parser().parse_args(argv)
     fixes = parse_fixes(args.fix)
-    if Path(args.input).resolve() == Path(args.output).resolve():
-        raise EifdiffError(f"{args.output}: refusing to overwrite the input")
-    pcrs = normalize_file(args.input, args.output, fixes)
+    pcrs = normalize_file(args.input, args.output, fixes, limits=_limits(args))
     _print_json({"Output": args.output, "Fixes": fixes_name(fixes),
                  "Measurements": {"HashAlgorithm": "Sha384 { ... }", **pcrs}})
     return EXIT_SAME
@@ -329,19 +347,19 @@ def cmd_inventory(argv: Sequence[str]) -> int:
                      "packages": [p.to_dict(files=args.files) for p in packages],
                      "warnings": [w.to_dict() for w in warned], "anomalies": anomalies})
         return EXIT_SAME
-    for w in warned:
-        print(f"WARNING: {w.ecosystem} {w.name} {w.version} in {w.ramdisk} ({w.advisory}): "
-              f"{w.message}")
-    width = max((len(p.name) for p in packages), default=4)
-    for p in packages:
-        print(f"{p.ramdisk:<11} {p.ecosystem:<7} {p.name:<{width}}  {p.version}")
-    counts = {}
+    lines = [f"WARNING: {w.ecosystem} {w.name} {w.version} in {w.ramdisk} ({w.advisory}): "
+             f"{w.message}" for w in warned]
+    names = [terminal(p.name) for p in packages]
+    width = max((len(n) for n in names), default=4)
+    lines += [f"{p.ramdisk:<11} {p.ecosystem:<7} {n:<{width}}  {p.version}"
+              for p, n in zip(packages, names, strict=True)]
+    counts: dict[str, int] = {}
     for p in packages:
         counts[p.ecosystem] = counts.get(p.ecosystem, 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in counts.items()) or "none found"
-    print(f"{len(packages)} packages ({summary}); {len(warned)} warnings")
-    for a in anomalies:
-        print(f"anomaly: {a}")
+    lines.append(f"{len(packages)} packages ({summary}); {len(warned)} warnings")
+    lines += [f"anomaly: {a}" for a in anomalies]
+    _print_lines(lines)
     return EXIT_SAME
 
 
@@ -350,21 +368,26 @@ def cmd_unpack(argv: Sequence[str]) -> int:
 
     args = _unpack_parser().parse_args(argv)
     result = unpack(args.file, args.dir, limits=_limits(args))
-    print(f"{result.directory}: {len(result.sections)} sections, {result.files} files, "
-          f"{result.directories} directories, {result.symlinks} symlinks, "
-          f"{len(result.refused)} refused")
-    for r in result.refused:
-        print(f"  refused {r.path}: {r.reason}")
+    _print_lines([f"{result.directory}: {len(result.sections)} sections, {result.files} files, "
+                  f"{result.directories} directories, {result.symlinks} symlinks, "
+                  f"{len(result.refused)} refused",
+                  *(f"  refused {r.path}: {r.reason}" for r in result.refused),
+                  *(f"anomaly: {a}" for a in result.anomalies)])
     return EXIT_SAME
 
 
 def _one_line(message: str) -> str:
-    """The message on one line (a path may hold a newline), newline-terminated."""
-    return message.replace("\r", "\\r").replace("\n", "\\n") + "\n"
+    """The message on one line, its control characters and undecodable bytes made visible
+    (`eifdiff.escape.terminal`), newline-terminated."""
+    return terminal(message) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # text output never fails on an odd character
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack,
                 "normalize": cmd_normalize, "inventory": cmd_inventory,
                 "attest": cmd_attest, "check": cmd_check}

@@ -185,6 +185,7 @@ def open_pair(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
     """Open both files and keep them open for the `with` block; a damaged container raises
     `EifdiffError` and leaves nothing open. Both measurements start (their workers fork) before
     any thread does; then both files' ramdisks are read at once, on both cores."""
+    limits = limits or Limits()  # one decompression budget for the pair
     pa = begin(path_a)
     try:
         pb = begin(path_b)

@@ -12,6 +12,7 @@ from typing import Any
 
 from eifdiff.blobs import KnownBlob
 from eifdiff.enclave import EnclaveLayer
+from eifdiff.escape import terminal
 from eifdiff.formats.kernel import KernelVersion
 from eifdiff.image import EifImage
 from eifdiff.measure import sections_feeding
@@ -153,17 +154,12 @@ def describe_json(image: EifImage, layer: EnclaveLayer | None = None) -> dict[st
     return out
 
 
-def _term(text: str) -> str:
-    """Text from the file made safe for a terminal: control characters escaped."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-
-
 def layer_lines(layer: EnclaveLayer) -> list[str]:
     """The enclave layer for the terminal, indented under the image."""
     lines = []
     k = layer.kernel
     if k is None:
-        lines.append(f"  vmlinux: not read ({_term(layer.kernel_error or '')})")
+        lines.append(f"  vmlinux: not read ({terminal(layer.kernel_error or '')})")
     else:
         lines.append(f"  vmlinux: {k.format} {k.arch}, payload {k.compression or 'none'}"
                      + (f" at offset {k.payload_offset}, {k.payload_size} bytes"
@@ -171,12 +167,12 @@ def layer_lines(layer: EnclaveLayer) -> list[str]:
                      + f", {len(k.vmlinux)} bytes decompressed, build-id {k.build_id or '-'}")
         b = k.banner
         if b is not None:
-            lines.append(f"    release {_term(b.release)}, built by {_term(b.build_host)} "
-                         f"{_term(b.build_number)} {_term(b.distro_version)} "
-                         f"on {_term(b.build_date) or '?'}")
+            lines.append(f"    release {terminal(b.release)}, built by {terminal(b.build_host)} "
+                         f"{terminal(b.build_number)} {terminal(b.distro_version)} "
+                         f"on {terminal(b.build_date) or '?'}")
             if b.compiler:
-                lines.append(f"    compiler {_term(b.compiler)}"
-                             + (f"; linker {_term(b.linker)}" if b.linker else ""))
+                lines.append(f"    compiler {terminal(b.compiler)}"
+                             + (f"; linker {terminal(b.linker)}" if b.linker else ""))
         if k.config is not None:
             lines.append(f"    embedded config: {len(k.config.options)} options")
         if k.initramfs is not None:
@@ -188,11 +184,11 @@ def layer_lines(layer: EnclaveLayer) -> list[str]:
     for p in layer.parts:
         what = p.blob.label if p.blob is not None else "not a known nitro-cli blob"
         if p.error:
-            what += f" (ELF not read: {_term(p.error)})"
-        vm = f", vermagic {_term(p.vermagic)!r}" if p.vermagic else ""
-        lines.append(f"  {_term(p.path)}: {p.arch or 'not ELF'}{vm}; {what}")
+            what += f" (ELF not read: {terminal(p.error)})"
+        vm = f", vermagic {terminal(p.vermagic)!r}" if p.vermagic else ""
+        lines.append(f"  {terminal(p.path)}: {p.arch or 'not ELF'}{vm}; {what}")
     for w in layer.warnings:
-        lines.append(f"  WARNING {_term(str(w))}")
+        lines.append(f"  WARNING {terminal(str(w))}")
     return lines
 
 
@@ -222,7 +218,7 @@ def describe_text(image: EifImage, layer: EnclaveLayer | None = None) -> str:
         if md.custom_metadata is not None:
             lines.append(f"  custom metadata: {md.custom_metadata}")
     if image.kernel_version is not None:
-        lines.append(f"  kernel ({image.kernel_format}): {_term(image.kernel_version.text)}")
+        lines.append(f"  kernel ({image.kernel_format}): {terminal(image.kernel_version.text)}")
     else:
         lines.append(f"  kernel ({image.kernel_format}): no version string found")
     if layer is not None:
@@ -234,5 +230,5 @@ def describe_text(image: EifImage, layer: EnclaveLayer | None = None) -> str:
         lines.append(f"    [{s.index}] {s.name:<12} offset {s.offset:>10}  size {s.size:>10}"
                      f"  feeds {pcrs}")
     for a in (*image.anomalies, *(layer.anomalies if layer else ())):
-        lines.append(f"  anomaly: {_term(str(a))}")
-    return "\n".join(lines)
+        lines.append(f"  anomaly: {a}")
+    return "\n".join(terminal(line) for line in lines)

@@ -12,8 +12,10 @@ import contextlib
 import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import (
@@ -25,7 +27,15 @@ from eifdiff.formats.compression import (
     detect,
     parse_gzip_header,
 )
-from eifdiff.formats.cpio import HEADER_SIZE, CpioArchive, CpioEntry, read_archive, skip_nuls
+from eifdiff.formats.cpio import (
+    HEADER_SIZE,
+    MAX_ENTRIES,
+    MAX_NAME_BYTES,
+    CpioArchive,
+    CpioEntry,
+    read_archive,
+    skip_nuls,
+)
 from eifdiff.formats.eif import EifLayout, Section, SectionType
 from eifdiff.image import EifImage, PendingImage, finish_image, start_image
 from eifdiff.mapped import MappedFile
@@ -61,23 +71,44 @@ class Piece:
         return self.compression if self.index == 0 else f"{self.compression}[{self.index}]"
 
 
-@dataclass(frozen=True, slots=True)
 class Member:
-    """A CPIO entry of a ramdisk with the piece that holds it."""
+    """A CPIO entry of a ramdisk with the piece that holds it: `piece` and the entry's
+    position in its archive's table; `entry` is made from the table on first use and kept."""
 
-    entry: CpioEntry
-    piece: Piece
+    __slots__ = ("_entry", "index", "piece")
+
+    def __init__(self, piece: Piece, index: int) -> None:
+        self.piece = piece
+        self.index = index
+        self._entry: CpioEntry | None = None
+
+    @property
+    def entry(self) -> CpioEntry:
+        if self._entry is None:
+            self._entry = self.piece.archive.entries[self.index]
+        return self._entry
 
     @property
     def data(self) -> memoryview:
-        start = self.entry.data_offset - self.piece.base
-        return self.piece.view[start : start + self.entry.filesize]
+        e = self.entry
+        start = e.data_offset - self.piece.base
+        return self.piece.view[start : start + e.filesize]
 
     @property
     def header(self) -> memoryview:
         """The 110-byte newc header as stored."""
         start = self.entry.header_offset - self.piece.base
         return self.piece.view[start : start + HEADER_SIZE]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Member) and other.piece is self.piece and \
+            other.index == self.index
+
+    def __hash__(self) -> int:
+        return hash((id(self.piece), self.index))
+
+    def __repr__(self) -> str:
+        return f"Member({self.entry!r}, piece {self.piece.index})"
 
 
 @dataclass(frozen=True)
@@ -104,8 +135,8 @@ class Ramdisk:
 
     def members(self) -> Iterator[Member]:
         for p in self.pieces:
-            for e in p.archive.members:
-                yield Member(e, p)
+            for i in p.archive.members.index:
+                yield Member(p, i)
 
 
 @dataclass
@@ -120,6 +151,7 @@ class LoadedImage:
     ramdisks: tuple[Ramdisk, ...]
     _temps: list[tuple[object, mmap.mmap]] = field(default_factory=list, repr=False)
     _image: EifImage | None = field(default=None, repr=False)
+    budget: ImageBudget | None = field(default=None, repr=False)
 
     @property
     def layout(self) -> EifLayout:
@@ -152,6 +184,9 @@ class LoadedImage:
                 self.pending.digests()  # let the hashing threads finish before unmapping
         self.ramdisks = ()
         _release(self._temps)
+        if self.budget is not None:  # the decompressed files are gone: their bytes are free
+            self.budget.limits.give_back(self.budget.disk)
+            self.budget.disk = 0
         self.mapped.close()
 
     def __enter__(self) -> LoadedImage:
@@ -175,10 +210,82 @@ MAX_PIECES = 4096
 
 @dataclass
 class Limits:
-    """Bounds on decompression: total output per stream and expansion ratio."""
+    """Bounds on what images may cost.
+
+    `max_size`: decompressed bytes on temporary disk for every ramdisk of an image together,
+    and for every image loaded with this same `Limits` and still open (a pair being compared
+    shares one); `max_ratio`: expansion of each ramdisk (its stored size times this, plus
+    1 MiB); `max_entries`: CPIO entries read per image (the rest of the archive is an
+    anomaly). The disk budget is taken as bytes are written and given back when an image is
+    closed; it is safe to share between threads."""
 
     max_size: int = DEFAULT_MAX_SIZE
     max_ratio: int = DEFAULT_MAX_RATIO
+    max_entries: int = MAX_ENTRIES
+    max_name_bytes: int = MAX_NAME_BYTES
+    _used: int = field(default=0, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
+
+    @property
+    def disk_in_use(self) -> int:
+        """Decompressed bytes held by open images loaded with these limits."""
+        return self._used
+
+    def take(self, n: int) -> bool:
+        """Reserve `n` bytes of the disk budget; False (nothing reserved) if it would pass."""
+        with self._lock:
+            if self._used + n > self.max_size:
+                return False
+            self._used += n
+            return True
+
+    def give_back(self, n: int) -> None:
+        with self._lock:
+            self._used = max(0, self._used - n)
+
+
+class BudgetExceeded(DecompressionLimit):
+    """The decompression disk budget shared by an image's ramdisks (and a pair) is spent."""
+
+
+class _Budgeted:
+    """A temporary file that takes every byte written from the shared disk budget."""
+
+    def __init__(self, handle: IO[bytes], limits: Limits) -> None:
+        self.handle = handle
+        self.limits = limits
+        self.taken = 0
+
+    def write(self, chunk: bytes) -> int:
+        if not self.limits.take(len(chunk)):
+            raise BudgetExceeded(
+                f"decompressed data would pass {self.limits.max_size} bytes, the decompression "
+                "budget shared by every ramdisk of the image (and both images of a pair)",
+                limit=self.limits.max_size)
+        self.taken += len(chunk)
+        return self.handle.write(chunk)
+
+    def undo(self, since: int, begin: int) -> None:
+        """Drop what was written past `begin` (taken since `since`) and give it back."""
+        self.handle.truncate(begin)
+        self.handle.seek(begin)
+        self.limits.give_back(self.taken - since)
+        self.taken = since
+
+
+@dataclass
+class ImageBudget:
+    """What one image has used of its `Limits`: entries read and disk bytes taken."""
+
+    limits: Limits
+    entries: int = 0
+    names: int = 0
+    disk: int = 0
+
+    def count(self, archive: CpioArchive) -> None:
+        self.entries += len(archive.members)
+        self.names += archive.entries.name_bytes
 
 
 def _releaser(mm: mmap.mmap) -> Callable[[], None]:
@@ -202,19 +309,23 @@ class _Stream:
 
 def load_ramdisk(
     view: memoryview, section: Section, limits: Limits, temps: list[tuple[object, mmap.mmap]],
-    release: Callable[[], None] | None = None,
+    release: Callable[[], None] | None = None, budget: ImageBudget | None = None,
 ) -> Ramdisk:
     """Split a ramdisk section into raw and compressed pieces and read the CPIO in each.
 
-    Compressed pieces are decompressed into one temporary file per ramdisk, within one size
-    and ratio budget for the whole ramdisk, and read once that file is mapped.
+    Compressed pieces are decompressed into one temporary file per ramdisk, within the
+    ramdisk's ratio bound and the disk budget the image shares (`budget`, counting the bytes
+    taken from `limits`), and read once that file is mapped; archives are read up to the
+    image's remaining entry count.
     """
     name = section.name
     start = section.data_offset
     found: list[Piece | _Stream] = []
     anomalies: list[Anomaly] = []
     handle = None
-    budget = min(limits.max_size, limits.max_ratio * section.size + (1 << 20))
+    out: _Budgeted | None = None
+    image = budget if budget is not None else ImageBudget(limits)
+    ratio_bound = limits.max_ratio * section.size + (1 << 20)
     total = 0
     pos = 0
     try:
@@ -230,7 +341,10 @@ def load_ramdisk(
             fmt = detect(rest)
             if bytes(rest[:5]) == b"07070":
                 archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
-                                       release=release)
+                                       release=release, max_entries=limits.max_entries,
+                                       max_name_bytes=limits.max_name_bytes,
+                                       entries_before=image.entries, names_before=image.names)
+                image.count(archive)
                 found.append(Piece(len(found), None, start + pos, archive.end - start - pos,
                                    rest, start + pos, archive))
                 anomalies += archive.anomalies
@@ -240,22 +354,29 @@ def load_ramdisk(
             elif fmt is not None:
                 if handle is None:
                     handle = tempfile.TemporaryFile(prefix="eifdiff-")  # noqa: SIM115 (mapped)
-                begin = handle.tell()
+                    out = _Budgeted(handle, limits)
+                assert out is not None
+                begin, since = handle.tell(), out.taken
                 try:
-                    written, consumed = decompress_to(rest, fmt, handle, max_size=budget - total,
-                                                      max_ratio=limits.max_ratio)
+                    written, consumed = decompress_to(
+                        rest, fmt, out, max_size=min(limits.max_size, ratio_bound) - total,
+                        max_ratio=limits.max_ratio)
+                except BudgetExceeded as exc:
+                    out.undo(since, begin)
+                    anomalies.append(Anomaly(name, exc.detail, start + pos,
+                                             part=f"{fmt} stream"))
+                    break
                 except DecompressionLimit as exc:
+                    out.undo(since, begin)
                     anomalies.append(Anomaly(
                         name, f"decompressed {fmt} data passes {total + exc.limit} "
                         f"bytes, the bound for this ramdisk (at most {limits.max_size} bytes, "
                         f"and {limits.max_ratio}x its {section.size} stored bytes plus 1 MiB)",
                         start + pos, part=f"{fmt} stream"))
-                    handle.truncate(begin)
                     break
                 except FormatError as exc:
+                    out.undo(since, begin)
                     anomalies.append(Anomaly(name, exc.detail, start + pos, part=f"{fmt} stream"))
-                    handle.truncate(begin)
-                    handle.seek(begin)
                     break
                 total += written
                 gz = None
@@ -283,7 +404,10 @@ def load_ramdisk(
     except BaseException:
         if handle is not None:
             handle.close()
+        if out is not None:
+            limits.give_back(out.taken)
         raise
+    image.disk += out.taken if out is not None else 0
     pieces: list[Piece] = []
     for i, item in enumerate(found):
         if isinstance(item, Piece):
@@ -293,7 +417,11 @@ def load_ramdisk(
                   if mapped is not None and item.size else memoryview(b""))
         label = item.fmt if i == 0 else f"{item.fmt}[{i}]"
         archive = read_archive(stream, base=0, path=name, stream=label,
-                               release=_releaser(mapped) if mapped is not None else None)
+                               release=_releaser(mapped) if mapped is not None else None,
+                               max_entries=limits.max_entries,
+                               max_name_bytes=limits.max_name_bytes,
+                               entries_before=image.entries, names_before=image.names)
+        image.count(archive)
         pieces.append(Piece(i, item.fmt, item.offset, item.consumed, stream, 0, archive,
                             item.gzip))
         anomalies += archive.anomalies
@@ -321,19 +449,22 @@ def abandon(pending: PendingImage) -> None:
 def finish(pending: PendingImage, *, limits: Limits | None = None) -> LoadedImage:
     """Read every ramdisk of a begun image down to its entries; on failure the image is closed."""
     limits = limits or Limits()
+    budget = ImageBudget(limits)
     mapped = pending.mapped
     temps: list[tuple[object, mmap.mmap]] = []
     try:
         ramdisks = tuple(
-            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release)
+            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release,
+                         budget)
             for s in pending.layout.of_type(SectionType.RAMDISK)
         )
         mapped.release()  # headers were read; pages come back from the page cache on demand
     except BaseException:
         _release(temps)
+        limits.give_back(budget.disk)
         abandon(pending)
         raise
-    return LoadedImage(pending, mapped, ramdisks, temps)
+    return LoadedImage(pending, mapped, ramdisks, temps, budget=budget)
 
 
 def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> LoadedImage:

@@ -15,17 +15,25 @@ the EIF with its EIF writer. A compressed ramdisk that needs its CPIO rewritten 
 again by eifdiff in the same format, quickly (gzip level 1, without name or mtime; xz preset 0),
 so its bytes are eifdiff's, not the original compressor's. The signature section is kept as it
 is: PCR8 stays, but it no longer signs the new PCR0.
+
+`normalize_file` refuses rather than drop bytes: a ramdisk to rewrite that could not be read
+whole (an undecodable or over-budget compressed piece, a damaged archive, an entry bound) stops
+it with an error naming the anomaly, and nothing is written. Members are made from the entry
+table one at a time, so memory holds the sort order and the hard-link groups, not the archive.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import hashlib
 import lzma
 import os
 import struct
+import tempfile
 import threading
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +44,7 @@ from eifdiff.formats.compression import GzipHeader, parse_gzip_header
 from eifdiff.formats.cpio import S_IFDIR, S_IFMT, CpioMember, iter_archive, member_from_entry
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.metadata import encode_metadata
-from eifdiff.load import LoadedImage, Piece, Ramdisk, load
+from eifdiff.load import Limits, LoadedImage, Piece, Ramdisk, load
 
 NAMES = ("mtime", "order", "owner", "inode", "mode", "gzip", "build-time")
 CPIO_LEVEL = frozenset({"mtime", "order", "owner", "inode", "mode"})
@@ -91,25 +99,57 @@ def _values(fixes: Sequence[Fix]) -> dict[str, str | None]:
     return {f.name: f.value for f in fixes}
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Members by position, made on demand: `count`, `member(i)` and `raw_name(i)` (the name's
+    bytes, for sorting without making members)."""
+
+    count: int
+    member: Callable[[int], CpioMember]
+    raw_name: Callable[[int], bytes]
+    is_dir: Callable[[int], bool]
+
+    @classmethod
+    def of_list(cls, members: Sequence[CpioMember]) -> _Source:
+        return cls(len(members), members.__getitem__,
+                   lambda i: members[i].name.encode("utf-8", "surrogateescape"),
+                   lambda i: (members[i].mode & S_IFMT) == S_IFDIR)
+
+
 def normalize_members(members: list[CpioMember], fixes: Sequence[Fix]) -> list[CpioMember]:
     """Apply the CPIO-level fixes (and gzip, to gzip files inside) to one archive's members."""
+    return list(_normalized(_Source.of_list(members), fixes))
+
+
+def _normalized(src: _Source, fixes: Sequence[Fix]) -> Iterator[CpioMember]:
+    """The members of `src` with the fixes applied, made one at a time: memory holds the sort
+    order (`order`), the pending hard-link groups and the directory counts (`inode`), never
+    every member at once."""
     want = _values(fixes)
-    out = list(members)
     if "order" in want:
-        out.sort(key=lambda m: m.name.encode("utf-8", "surrogateescape"))
-        out = _link_data_last(out)
+        order = sorted(range(src.count), key=src.raw_name)
+        out: Iterator[CpioMember] = _link_data_last(src.member(i) for i in order)
+    else:
+        out = (src.member(i) for i in range(src.count))
     if "mtime" in want:
         t = int(want["mtime"] or 0)
-        out = [replace(m, mtime=t) for m in out]
+        out = (replace(m, mtime=t) for m in out)
     if "owner" in want:
-        out = [replace(m, uid=0, gid=0) for m in out]
+        out = (replace(m, uid=0, gid=0) for m in out)
     if "mode" in want:
         mask = int(want["mode"] or "0", 8)
-        out = [replace(m, mode=m.mode & ~(mask & 0o7777)) for m in out]
+        out = (replace(m, mode=m.mode & ~(mask & 0o7777)) for m in out)
     if "gzip" in want:
-        out = [_gzip_member(m) for m in out]
+        out = (_gzip_member(m) for m in out)
     if "inode" in want:
-        out = _renumber(out)
+        subdirs: dict[str, int] = {}
+        for i in range(src.count):
+            if src.is_dir(i):
+                name = src.raw_name(i).decode("utf-8", "surrogateescape")
+                if _dir_key(name) not in ("", "."):
+                    parent = _parent(name)
+                    subdirs[parent] = subdirs.get(parent, 0) + 1
+        out = _renumber(out, subdirs)
     return out
 
 
@@ -139,7 +179,7 @@ def _is_link(m: CpioMember) -> bool:
     return (m.mode & S_IFMT) != S_IFDIR and m.nlink > 1
 
 
-def _link_data_last(members: list[CpioMember]) -> list[CpioMember]:
+def _link_data_last(members: Iterable[CpioMember]) -> Iterator[CpioMember]:
     """Hard-link groups as GNU cpio writes newc: each group's names are held back until the
     last of them (`nlink` in all) is reached and then written together, the data on the last;
     groups not complete in the archive come at the end."""
@@ -148,42 +188,37 @@ def _link_data_last(members: list[CpioMember]) -> list[CpioMember]:
         return [replace(m, data=data if i == len(group) - 1 else b"")
                 for i, m in enumerate(group)]
 
-    out: list[CpioMember] = []
     pending: dict[tuple[int, int, int], list[CpioMember]] = {}
     for m in members:
         if not _is_link(m):
-            out.append(m)
+            yield m
             continue
         group = pending.setdefault((m.devmajor, m.devminor, m.ino), [])
         group.append(m)
         if len(group) >= m.nlink:
-            out += flush(pending.pop((m.devmajor, m.devminor, m.ino)))
+            yield from flush(pending.pop((m.devmajor, m.devminor, m.ino)))
     for group in pending.values():
-        out += flush(group)
-    return out
+        yield from flush(group)
 
 
-def _renumber(members: list[CpioMember]) -> list[CpioMember]:
+def _renumber(members: Iterable[CpioMember], subdirs: dict[str, int]) -> Iterator[CpioMember]:
     """Inodes 0, 1, 2, ... in archive order (hard links share one), device numbers 0,
-    directory nlink 2 + subdirectories: what GNU cpio `--reproducible` writes."""
-    subdirs: dict[str, int] = {}
-    for m in members:
-        if (m.mode & S_IFMT) == S_IFDIR and _dir_key(m.name) not in ("", "."):
-            parent = _parent(m.name)
-            subdirs[parent] = subdirs.get(parent, 0) + 1
-    numbers: dict[tuple[int, int, int], int] = {}
-    out = []
+    directory nlink 2 + subdirectories (`subdirs`: count per parent folder): what GNU cpio
+    `--reproducible` writes."""
+    links: dict[tuple[int, int, int], int] = {}
+    next_ino = 0
     for m in members:
         key = (m.devmajor, m.devminor, m.ino)
-        if _is_link(m) and key in numbers:
-            ino = numbers[key]
+        if _is_link(m) and key in links:
+            ino = links[key]
         else:
-            ino = len(numbers)
-            numbers[key if _is_link(m) else (-1, -1, len(out))] = ino
+            ino = next_ino
+            next_ino += 1
+            if _is_link(m):
+                links[key] = ino
         is_dir = (m.mode & S_IFMT) == S_IFDIR
         nlink = 2 + subdirs.get(_dir_key(m.name) or ".", 0) if is_dir else m.nlink
-        out.append(replace(m, ino=ino, devmajor=0, devminor=0, nlink=nlink))
-    return out
+        yield replace(m, ino=ino, devmajor=0, devminor=0, nlink=nlink)
 
 
 def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
@@ -263,15 +298,26 @@ def _compressed(fmt: str, stream: Stream, gz: GzipHeader | None) -> bytes:
         return _PACKED[key]
 
 
-def _members_of(piece: Piece) -> list[list[CpioMember]]:
-    """The members of a piece, one list per concatenated archive segment."""
-    segments: list[list[CpioMember]] = []
-    for e in piece.archive.members:
-        while len(segments) <= e.segment:
-            segments.append([])
-        start = e.data_offset - piece.base
-        segments[e.segment].append(member_from_entry(e, piece.view[start : start + e.filesize]))
-    return segments or [[]]
+def _segments_of(piece: Piece) -> list[_Source]:
+    """The members of a piece, one source per concatenated archive segment, made on demand
+    from its entry table."""
+    table = piece.archive.entries
+    positions: list[array[int]] = []
+    for i in piece.archive.members.index:
+        seg = table.segment(i)
+        while len(positions) <= seg:
+            positions.append(array("I"))
+        positions[seg].append(i)
+
+    def source(idx: array[int]) -> _Source:
+        def member(i: int) -> CpioMember:
+            e = table[idx[i]]
+            start = e.data_offset - piece.base
+            return member_from_entry(e, piece.view[start : start + e.filesize])
+        return _Source(len(idx), member, lambda i: table.raw_name(idx[i]),
+                       lambda i: (table.mode(idx[i]) & S_IFMT) == S_IFDIR)
+
+    return [source(idx) for idx in positions] or [_Source.of_list([])]
 
 
 Stream = Callable[[], Iterable[bytes | memoryview]]
@@ -279,8 +325,8 @@ Stream = Callable[[], Iterable[bytes | memoryview]]
 
 def _piece_stream(piece: Piece, fixes: Sequence[Fix]) -> Stream:
     def stream() -> Iterator[bytes | memoryview]:
-        for segment in _members_of(piece):
-            yield from iter_archive(normalize_members(segment, fixes))
+        for segment in _segments_of(piece):
+            yield from iter_archive(_normalized(segment, fixes))
     return stream
 
 
@@ -290,7 +336,8 @@ def _needs_cpio(piece: Piece, fixes: Sequence[Fix]) -> bool:
         return True
     if "gzip" not in names:
         return False
-    return any(_gzip_member(m) is not m for segment in _members_of(piece) for m in segment)
+    return any(_gzip_member(m) is not m for segment in _segments_of(piece)
+               for m in (segment.member(i) for i in range(segment.count)))
 
 
 def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:
@@ -384,13 +431,68 @@ def measure_normalized(img: LoadedImage, fixes: Sequence[Fix]) -> Normalized:
     return Normalized(pcrs, (*unmeasured, img.image.layout.header.arch))
 
 
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (device and inode: hard links and symlinks too)."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _readable_whole(img: LoadedImage, fixes: Sequence[Fix]) -> None:
+    """Refuse (`EifdiffError`) when a ramdisk the fixes rewrite could not be read whole (an
+    undecodable or over-budget compressed piece, a damaged archive, an entry bound), or when
+    `build-time` is asked of metadata that could not be read: rewriting would drop or ignore
+    what could not be read, so nothing is written."""
+    names = {f.name for f in fixes}
+    has_metadata = any(s.type is SectionType.METADATA for s in img.image.layout.sections)
+    if "build-time" in names and has_metadata and img.image.metadata is None:
+        why = next((str(a) for a in img.image.anomalies if a.section == "metadata"), "")
+        raise EifdiffError(f"{img.path}: {why or 'metadata cannot be read'}; refusing to set "
+                           "its build time (nothing written)")
+    if not ({"gzip"} | CPIO_LEVEL) & names:
+        return
+    for r in img.ramdisks:
+        if r.anomalies:
+            raise EifdiffError(f"{img.path}: {r.anomalies[0]}; refusing to normalize a ramdisk "
+                               "that cannot be read whole (nothing written)")
+
+
 def normalize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str],
-                   fixes: Sequence[Fix]) -> dict[str, str]:
-    """Write the normalized EIF to `dest`; return its PCRs."""
-    with load(src) as img:
+                   fixes: Sequence[Fix], *, limits: Limits | None = None) -> dict[str, str]:
+    """Write the normalized EIF to `dest`; return its PCRs.
+
+    Refuses when `dest` is `src` (same device and inode, through any link) and when a ramdisk
+    to rewrite could not be read whole. The output is written to a temporary file beside `dest`
+    and renamed over it once complete, so `dest` is never truncated in place (a mapped input
+    stays intact) and a failed run leaves no partial file."""
+    target = Path(dest)
+    if _same_file(src, target):
+        raise EifdiffError(f"{target}: is the input file; refusing to overwrite it")
+    if target.is_dir():
+        raise EifdiffError(f"{target}: is a directory")
+    folder = target.parent if str(target.parent) else Path(".")
+    with load(src, limits=limits) as img:
+        _readable_whole(img, fixes)
         sections = normalized_sections(img, fixes)
         pcrs = measure_parts(sections)
         if img.image.signature is not None:
             pcrs["PCR8"] = img.image.signature.pcr8
-        write_sections(Path(dest), sections, img.image.layout.header.arch)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".eifdiff-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise EifdiffError(f"{target}: cannot write: {exc.strerror}") from None
+        os.close(fd)
+        try:
+            write_sections(Path(tmp), sections, img.image.layout.header.arch)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise EifdiffError(f"{target}: cannot write: {exc.strerror}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return pcrs

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from eifdiff.errors import EifdiffError
+from eifdiff.errors import Anomaly, EifdiffError
 from eifdiff.formats.cpio import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from eifdiff.formats.eif import SectionType
 from eifdiff.load import Limits, LoadedImage, Member, load
@@ -40,6 +40,7 @@ class UnpackResult:
     directories: int
     symlinks: int
     refused: tuple[Refusal, ...]
+    anomalies: tuple[Anomaly, ...] = ()
 
 
 def _safe_parts(name: str) -> list[str] | str:
@@ -64,21 +65,40 @@ class _Tree:
         self.files = self.dirs = self.links = 0
         self.refused: list[Refusal] = []
         self.hard_links: dict[tuple[int, int, int], Path] = {}
+        self.known_dirs: set[str] = set()
 
     def _parent(self, label: str, parts: list[str]) -> Path | None:
-        cur = self.root
-        for p in parts[:-1]:
-            cur = cur / p
+        """The entry's parent folder, created as needed; None (and refused) when a component
+        is not a plain directory. Folders created or checked once are remembered (nothing
+        here ever replaces a directory), so each entry costs a few system calls, not one per
+        component."""
+        if len(parts) == 1:
+            return self.root
+        rel = "/".join(parts[:-1])
+        if rel in self.known_dirs:
+            return self.root / rel
+        cuts = [i for i, ch in enumerate(rel) if ch == "/"]
+        start = 0
+        for n in range(len(cuts) - 1, -1, -1):  # the deepest folder already known
+            if rel[: cuts[n]] in self.known_dirs:
+                start = n + 1
+                break
+        for end in [*cuts[start:], len(rel)]:
+            sub = rel[:end]
+            cur = self.root / sub
             try:
                 st = os.lstat(cur)
             except FileNotFoundError:
                 os.mkdir(cur, 0o755)
+                self.known_dirs.add(sub)
                 continue
             if (st.st_mode & S_IFMT) != S_IFDIR:
                 kind = "symlink" if (st.st_mode & S_IFMT) == S_IFLNK else "non-directory"
-                self.refused.append(Refusal(label, f"parent {p!r} is a {kind}"))
+                part = sub.rsplit("/", 1)[-1]
+                self.refused.append(Refusal(label, f"parent {part!r} is a {kind}"))
                 return None
-        return cur
+            self.known_dirs.add(sub)
+        return self.root / rel
 
     def add(self, label: str, m: Member) -> None:
         try:
@@ -110,12 +130,15 @@ class _Tree:
             except FileExistsError:
                 if not target.is_dir() or target.is_symlink():
                     self.refused.append(Refusal(label, "a non-directory is already there"))
+                    return
+            self.known_dirs.add("/".join(parts))
             return
         if os.path.lexists(target):
             if target.is_symlink() or not target.is_file():
                 self.refused.append(Refusal(label, "a symlink or directory is already there"))
                 return
             os.unlink(target)  # a later entry of the same name replaces a regular file
+            self._forget(target)
         if kind == S_IFLNK:
             os.symlink(bytes(m.data).decode("utf-8", "surrogateescape"), target)
             self.links += 1
@@ -124,9 +147,10 @@ class _Tree:
         first = self.hard_links.get(key) if e.nlink > 1 else None
         if first is not None:  # another name of a hard-linked file: link it, as the kernel does
             os.link(first, target, follow_symlinks=False)
+            if len(m.data) and not self._write(label, target, m.data, os.O_TRUNC):
+                os.unlink(target)  # refused: the tree holds nothing the report does not
+                return
             self.files += 1
-            if len(m.data):  # newc stores the data with the last name; all names share it
-                self._write(label, target, m.data, os.O_TRUNC)
             return
         if not self._write(label, target, m.data, os.O_CREAT | os.O_EXCL):
             return
@@ -134,6 +158,12 @@ class _Tree:
         if e.nlink > 1:
             self.hard_links[key] = target
         self.files += 1
+
+    def _forget(self, path: Path) -> None:
+        """A replaced file no longer stands for its hard-link group: later names of the group
+        are created anew, never linked to whatever took its place."""
+        for key in [k for k, v in self.hard_links.items() if v == path]:
+            del self.hard_links[key]
 
     def _write(self, label: str, target: Path, data: memoryview, flags: int) -> bool:
         try:
@@ -151,10 +181,23 @@ class _Tree:
 def unpack_loaded(img: LoadedImage, dest: str | os.PathLike[str]) -> UnpackResult:
     """Write sections and ramdisk trees of a loaded image under `dest` (empty or new)."""
     root = Path(dest)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise EifdiffError(f"{root}: target exists and is not an empty directory")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "sections").mkdir()
+    try:
+        if os.path.islink(root):
+            raise EifdiffError(f"{root}: target is a symlink; give a new or empty directory")
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise EifdiffError(f"{root}: target exists and is not an empty directory")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "sections").mkdir()
+    except OSError as exc:
+        raise EifdiffError(f"{root}: cannot create the target directory: "
+                           f"{exc.strerror}") from None
+    try:
+        return _unpack_into(img, root)
+    except OSError as exc:
+        raise EifdiffError(f"{root}: cannot write: {exc.strerror}") from None
+
+
+def _unpack_into(img: LoadedImage, root: Path) -> UnpackResult:
     names = []
     for s in img.image.layout.sections:
         fname = f"{s.index}-{s.name.replace('[', '-').replace(']', '')}{_SUFFIX[s.type]}"
@@ -172,8 +215,9 @@ def unpack_loaded(img: LoadedImage, dest: str | os.PathLike[str]) -> UnpackResul
         tree_dirs += tree.dirs
         tree_links += tree.links
         refused += tree.refused
+    anomalies = tuple(a for r in img.ramdisks for a in r.anomalies)  # what was not written
     return UnpackResult(str(root), tuple(names), tree_files, tree_dirs, tree_links,
-                        tuple(refused))
+                        tuple(refused), anomalies)
 
 
 def unpack(path: str | os.PathLike[str], dest: str | os.PathLike[str],

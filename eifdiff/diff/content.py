@@ -214,7 +214,7 @@ class ElfComparison:
         return None if at < 0 else sec.offset + at
 
     def _explained_by_paths(self, x: bytes, y: bytes) -> bool:
-        return bool(self.substitutions) and replace_all(x, self.substitutions) == y
+        return bool(self.substitutions) and replace_all(x, self.substitutions, len(y)) == y
 
     def rows(self) -> Iterator[Divergence]:
         fa, fb = self.fa, self.fb

@@ -80,7 +80,15 @@ def last_difference(x: memoryview, y: memoryview,
     return len(x) - k - 1, len(y) - k - 1
 
 
-def replace_all(data: bytes, pairs: list[tuple[bytes, bytes]]) -> bytes:
+def replace_all(data: bytes, pairs: list[tuple[bytes, bytes]],
+                limit: int | None = None) -> bytes | None:
+    """`data` with each `old` replaced by its `new`, in turn; empty and unchanged pairs are
+    skipped. None when the result would pass `limit` bytes (checked before each replacement,
+    so no more than `limit` bytes are ever asked for)."""
     for old, new in pairs:
+        if not old or old == new:
+            continue
+        if limit is not None and len(data) + data.count(old) * (len(new) - len(old)) > limit:
+            return None
         data = data.replace(old, new)
     return data

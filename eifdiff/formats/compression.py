@@ -1,5 +1,7 @@
 """Compressed ramdisks: recognise gzip, xz, zstd, lz4 (frame and legacy), bzip2; parse the gzip
-header; decompress incrementally with a bound on size and on expansion ratio.
+header; decompress incrementally with a bound on size and on expansion ratio, and on the
+decoder's own memory (an xz dictionary over `XZ_MEMLIMIT`, a zstd window over `ZSTD_MAX_WINDOW`
+is refused as corrupt data would be, whatever the stream declares).
 
 The kernel accepts a ramdisk (or each concatenated piece of one) compressed with any of these.
 gzip, xz and lzma (the legacy `.lzma` format, only recognised where a caller names it, as a
@@ -29,6 +31,8 @@ MAGICS = (
 CHUNK = 1 << 20
 DEFAULT_MAX_SIZE = 8 << 30
 DEFAULT_MAX_RATIO = 1000
+XZ_MEMLIMIT = 80 << 20  # xz -9 (a 64 MiB dictionary) needs about 65 MiB to decompress
+ZSTD_MAX_WINDOW = 64 << 20  # zstd -19 uses 8 MiB; --long=26 64 MiB
 
 
 def detect(head: bytes | memoryview) -> str | None:
@@ -187,7 +191,7 @@ def _stream(fmt: str, data: memoryview, consumed: list[int]) -> Iterator[bytes]:
     if fmt in ("xz", "lzma", "bzip2", "lz4"):
         if fmt in ("xz", "lzma"):
             d: lzma.LZMADecompressor | bz2.BZ2Decompressor = lzma.LZMADecompressor(
-                lzma.FORMAT_ALONE if fmt == "lzma" else lzma.FORMAT_AUTO)
+                lzma.FORMAT_ALONE if fmt == "lzma" else lzma.FORMAT_AUTO, memlimit=XZ_MEMLIMIT)
         elif fmt == "bzip2":
             d = bz2.BZ2Decompressor()
         else:
@@ -207,7 +211,8 @@ def _stream(fmt: str, data: memoryview, consumed: list[int]) -> Iterator[bytes]:
         import zstandard
 
         end = zstd_frames_end(data)
-        reader = zstandard.ZstdDecompressor().stream_reader(data[:end], read_across_frames=True)
+        reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
+            data[:end], read_across_frames=True)
         while out := reader.read(CHUNK):
             yield out
         consumed[0] = end

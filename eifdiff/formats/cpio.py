@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import overload
 
 from eifdiff.errors import Anomaly
 
@@ -19,12 +22,15 @@ MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"
 HEADER_SIZE = 110
 TRAILER_NAME = "TRAILER!!!"
+TRAILER_RAW = TRAILER_NAME.encode()
 FIELDS = (
     "ino", "mode", "uid", "gid", "nlink", "mtime", "filesize",
     "devmajor", "devminor", "rdevmajor", "rdevminor", "namesize", "check",
 )
 MAX_NAME_SIZE = 4096  # PATH_MAX, as the kernel's initramfs unpacker enforces
 RELEASE_EVERY = 32 << 20
+MAX_ENTRIES = 150_000  # per image (eifdiff.load shares both between an image's archives)
+MAX_NAME_BYTES = 16 << 20
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000
@@ -80,19 +86,143 @@ class CpioEntry:
         return self.data_offset + _align4(self.filesize)
 
 
-@dataclass(frozen=True, slots=True)
-class CpioArchive:
-    """What a read found: entries (trailers included), segment spans, and what went wrong."""
+class EntryTable(Sequence[CpioEntry]):
+    """Entries stored by column (fixed-width arrays and one buffer of names): about 90 bytes
+    per entry plus its name, instead of a few hundred for one object per entry. Indexing and
+    iteration give `CpioEntry` objects made on demand (equal, not identical, on each access);
+    `name(i)` and `is_trailer(i)` read one column without making one."""
 
-    entries: tuple[CpioEntry, ...]
+    __slots__ = ("_crc", "_ends", "_fields", "_names", "_offsets", "_segments")
+
+    def __init__(self) -> None:
+        self._fields = array("I")  # the 13 header fields of each entry, one after the other
+        self._offsets = array("q")  # header and data offset of each entry
+        self._segments = array("I")
+        self._crc = bytearray()  # 1 for a 070702 entry
+        self._names = bytearray()  # raw names (without the NUL), end to end
+        self._ends = array("Q")
+
+    def append(self, raw_name: bytes, crc: bool, values: Sequence[int], header_offset: int,
+               data_offset: int, segment: int) -> None:
+        self._fields.extend(values)
+        self._offsets.extend((header_offset, data_offset))
+        self._segments.append(segment)
+        self._crc.append(1 if crc else 0)
+        self._names += raw_name
+        self._ends.append(len(self._names))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @property
+    def name_bytes(self) -> int:
+        """Bytes of all names together (trailers included)."""
+        return len(self._names)
+
+    def raw_name(self, i: int) -> bytes:
+        start = self._ends[i - 1] if i > 0 else 0
+        return bytes(self._names[start : self._ends[i]])
+
+    def name(self, i: int) -> str:
+        return self.raw_name(i).decode("utf-8", "surrogateescape")
+
+    def segment(self, i: int) -> int:
+        return self._segments[i]
+
+    def mode(self, i: int) -> int:
+        return self._fields[13 * i + 1]
+
+    def is_trailer(self, i: int) -> bool:
+        return self.raw_name(i) == TRAILER_RAW
+
+    def _entry(self, i: int) -> CpioEntry:
+        values = self._fields[13 * i : 13 * i + 13]
+        return CpioEntry(self.name(i), "070702" if self._crc[i] else "070701", *values,
+                         self._offsets[2 * i], self._offsets[2 * i + 1], self._segments[i])
+
+    @overload
+    def __getitem__(self, i: int) -> CpioEntry: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[CpioEntry, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> CpioEntry | tuple[CpioEntry, ...]:
+        if isinstance(i, slice):
+            return tuple(self._entry(j) for j in range(*i.indices(len(self))))
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("entry index out of range")
+        return self._entry(i % n)
+
+    def __iter__(self) -> Iterator[CpioEntry]:
+        for i in range(len(self)):
+            yield self._entry(i)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, tuple | list | EntryTable | MemberView):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<EntryTable of {len(self)} entries>"
+
+
+class MemberView(Sequence[CpioEntry]):
+    """The entries of a table that are not trailers, by position (made on demand)."""
+
+    __slots__ = ("index", "table")
+
+    def __init__(self, table: EntryTable) -> None:
+        self.table = table
+        self.index = array("I", (i for i in range(len(table)) if not table.is_trailer(i)))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @overload
+    def __getitem__(self, i: int) -> CpioEntry: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[CpioEntry, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> CpioEntry | tuple[CpioEntry, ...]:
+        if isinstance(i, slice):
+            return tuple(self.table[j] for j in self.index[i])
+        return self.table[self.index[i]]
+
+    def __iter__(self) -> Iterator[CpioEntry]:
+        for j in self.index:
+            yield self.table[j]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, tuple | list | EntryTable | MemberView):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<MemberView of {len(self)} entries>"
+
+
+@dataclass(frozen=True)
+class CpioArchive:
+    """What a read found: entries (trailers included), segment spans, and what went wrong.
+
+    `entries` is a columnar `EntryTable`; `members` (the entries without trailers) is computed
+    once and kept."""
+
+    entries: EntryTable
     segments: tuple[tuple[int, int], ...]
     end: int
     anomalies: tuple[Anomaly, ...] = field(default=())
 
-    @property
-    def members(self) -> tuple[CpioEntry, ...]:
+    @cached_property
+    def members(self) -> MemberView:
         """Entries without the trailers."""
-        return tuple(e for e in self.entries if not e.is_trailer)
+        return MemberView(self.entries)
 
 
 _FIELDS = struct.Struct(">13I")
@@ -109,7 +239,6 @@ def _hex_fields(header: bytes) -> tuple[int, ...] | None:
     return _FIELDS.unpack(raw)
 
 
-_MAGIC_TEXT = {MAGIC_NEWC: "070701", MAGIC_CRC: "070702"}
 
 
 def skip_nuls(view: memoryview, pos: int) -> int:
@@ -136,7 +265,8 @@ def data_checksum(data: bytes | memoryview) -> int:
 def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
     stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
-    stream: str | None = None,
+    stream: str | None = None, max_entries: int = MAX_ENTRIES,
+    max_name_bytes: int = MAX_NAME_BYTES, entries_before: int = 0, names_before: int = 0,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
@@ -146,10 +276,14 @@ def read_archive(
     `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
     archive that follows) ends the read quietly; `end` then points at it. `release` is called
     after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
+    At most `max_entries` entries (trailers not counted), with names of at most
+    `max_name_bytes` bytes together, are read, counting `entries_before` entries and
+    `names_before` name bytes read elsewhere (other archives of the image); one more is an
+    anomaly.
     """
     view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
     size = len(view)
-    entries: list[CpioEntry] = []
+    entries = EntryTable()
     segments: list[tuple[int, int]] = []
     anomalies: list[Anomaly] = []
     pos = 0
@@ -193,26 +327,37 @@ def read_archive(
         raw_name = bytes(view[pos + HEADER_SIZE : name_end])
         if raw_name[-1:] != b"\0":
             anomalies.append(Anomaly(path, "CPIO name is not NUL-terminated", base + pos))
-        name = raw_name.rstrip(b"\0").decode("utf-8", "surrogateescape")
+        raw_name = raw_name.rstrip(b"\0")
         data_start = _align4(name_end)
         if data_start + filesize > size:
+            name = raw_name.decode("utf-8", "surrogateescape")
             anomalies.append(
                 Anomaly(path,
                         f"CPIO entry declares {filesize} bytes at offset {base + data_start} "
                         f"but the archive ends at {base + size}", base + pos, stream, name)
             )
             break
-        entry = CpioEntry(name, _MAGIC_TEXT[magic], *values, base + pos, base + data_start,
-                          segment)
+        trailer = raw_name == TRAILER_RAW
+        if not trailer and entries_before + len(entries) - segment >= max_entries:
+            anomalies.append(Anomaly(path, f"more than {max_entries} entries; the rest is not "
+                                     "read (the bound on entries per image)", base + pos))
+            break
+        if not trailer and names_before + entries.name_bytes + len(raw_name) > max_name_bytes:
+            anomalies.append(Anomaly(path, f"entry names pass {max_name_bytes} bytes; the rest "
+                                     "is not read (the bound on name bytes per image)",
+                                     base + pos))
+            break
         if (
-            verify_check and magic == MAGIC_CRC and entry.kind == "file"
-            and data_checksum(view[data_start : data_start + filesize]) != entry.check
+            verify_check and magic == MAGIC_CRC and (values[1] & S_IFMT) == S_IFREG
+            and data_checksum(view[data_start : data_start + filesize]) != values[12]
         ):
+            name = raw_name.decode("utf-8", "surrogateescape")
             anomalies.append(Anomaly(path, "070702 checksum does not match the data",
                                      base + pos, stream, name))
-        entries.append(entry)
+        entries.append(raw_name, magic == MAGIC_CRC, values, base + pos, base + data_start,
+                       segment)
         pos = _align4(data_start + filesize)
-        if entry.is_trailer:
+        if trailer:
             pos = min(pos, size)
             segments.append((base + seg_start, base + pos))
             pos = skip_nuls(view, pos)
@@ -231,7 +376,7 @@ def read_archive(
             seg_start = pos
     if stream is not None:
         anomalies = [replace(x, stream=stream) for x in anomalies]
-    return CpioArchive(tuple(entries), tuple(segments), base + min(pos, size), tuple(anomalies))
+    return CpioArchive(entries, tuple(segments), base + min(pos, size), tuple(anomalies))
 
 
 def iter_payloads(

@@ -61,13 +61,44 @@ def encode_metadata(md: Metadata) -> bytes:
     return text.encode("utf-8")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not standard JSON")
+
+
+def _lone_surrogate(doc: Any) -> str | None:
+    """The first string (key or value) in `doc` holding a lone surrogate (a `\\udXXX` escape
+    with no partner), or None; such a string is not Unicode text and cannot be written as
+    UTF-8."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"\\u{ord(item[exc.start]):04x}"
+    return None
+
+
 def decode_metadata(raw: bytes | memoryview, *, source: str = "", offset: int = 0) -> Metadata:
-    """Parse the section; raise `FormatError` (with the section's offset) when it is not valid."""
+    """Parse the section; raise `FormatError` (with the section's offset) when it is not valid:
+    not UTF-8, not standard JSON (`NaN` and `Infinity` are refused, as the reference reader
+    refuses them), or a string with a lone surrogate."""
     try:
-        doc = json.loads(bytes(raw).decode("utf-8"))
+        doc = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"metadata section at offset {offset} is not UTF-8 JSON: {exc}",
                           source=source, offset=offset) from None
+    surrogate = _lone_surrogate(doc)
+    if surrogate is not None:
+        raise FormatError(f"metadata section at offset {offset} has a string with a lone "
+                          f"surrogate {surrogate} (not Unicode text)", source=source,
+                          offset=offset)
     if not isinstance(doc, dict):
         raise FormatError(f"metadata section at offset {offset} is not a JSON object",
                           source=source, offset=offset)

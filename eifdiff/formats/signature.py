@@ -158,6 +158,9 @@ def decode_payload(cose: CoseSign1, *, where: str = "signature") -> PcrPayload:
     doc = _loads(cose.payload, where)
     if not isinstance(doc, dict) or not isinstance(doc.get("register_index"), int):
         raise FormatError(f"{where}: COSE payload is not a PCR register map")
+    if not -(1 << 31) <= doc["register_index"] < 1 << 31:  # an i32 in the reference reader
+        raise FormatError(f"{where}: COSE payload register_index of "
+                          f"{doc['register_index'].bit_length()} bits is not a 32-bit integer")
     return PcrPayload(doc["register_index"],
                       _as_bytes(doc.get("register_value"), "register_value", where))
 

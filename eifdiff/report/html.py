@@ -14,6 +14,7 @@ from dataclasses import fields
 from html import escape
 from typing import Any
 
+from eifdiff.escape import json_dumps, terminal
 from eifdiff.records import Divergence
 from eifdiff.report.model import FileSummary, Report
 from eifdiff.report.text import by_package, rank, warning_line
@@ -184,8 +185,9 @@ JS = """
 
 
 def _e(v: object) -> str:
-    """HTML-escaped text; None is empty."""
-    return "" if v is None else escape(str(v), quote=True)
+    """HTML-escaped text with controls and undecodable bytes shown as escapes (newlines and
+    tabs kept, for `<pre>` blocks); None is empty."""
+    return "" if v is None else escape(terminal(v, keep="\n\t"), quote=True)
 
 
 def table_data(report: Report) -> dict[str, Any]:
@@ -201,7 +203,7 @@ def table_data(report: Report) -> dict[str, Any]:
 
 
 def _json_script(doc: dict[str, Any]) -> str:
-    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    text = json_dumps(doc, indent=None, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" id="eifdiff-data">{text}</script>'
 

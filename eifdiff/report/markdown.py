@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from eifdiff.escape import markdown, terminal
 from eifdiff.records import Divergence
 from eifdiff.report.model import FileSummary, Report
 from eifdiff.report.text import by_package, rank, warning_line
@@ -36,7 +37,7 @@ def _code(v: object, width: int = CELL, *, table: bool = True) -> str:
     """`v` as a code span cut to `width`; newlines shown as `\\n`, pipes escaped in tables."""
     if v is None or v == "":
         return "–"
-    s = _cut(str(v), width).replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    s = _cut(terminal(v), width)  # controls, newlines and undecodable bytes shown as escapes
     if table:  # a backslash right before a pipe would escape the pipe's escape
         s = s.replace("\\|", "\\\u200b|").replace("|", "\\|")
     ticks = max((len(m) for m in re.findall(r"`+", s)), default=0)
@@ -47,8 +48,8 @@ def _code(v: object, width: int = CELL, *, table: bool = True) -> str:
 
 
 def _text(s: str) -> str:
-    """Free text on one line, with no raw HTML."""
-    return " ".join(s.split()).replace("<", "&lt;").replace(">", "&gt;")
+    """Free text on one line that renders as itself: no HTML, links, images or emphasis."""
+    return markdown(" ".join(s.split(" ")))
 
 
 def _take(lines: Iterable[str], budget: int) -> list[str]:
@@ -168,7 +169,7 @@ def _anomalies(report: Report) -> list[str]:
 
 def _deep_block(path: str, text: str, budget: int) -> list[str]:
     """One collapsed diffoscope text, cut to `DEEP_LINES` lines and to `budget` bytes."""
-    body = [_cut(t, DEEP_LINE_WIDTH) for t in text.splitlines()]
+    body = [_cut(terminal(t), DEEP_LINE_WIDTH) for t in text.splitlines()]
     ticks = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
     fence = "`" * (ticks + 1)
     summary = f"<details><summary>diffoscope: {_text(_cut(path, 200))}</summary>"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eifdiff.errors import Anomaly, EifdiffError
+from eifdiff.escape import json_dumps
 from eifdiff.packages.model import PackageChange
 from eifdiff.records import Divergence
 from eifdiff.rules import CATEGORIES, LAYERS
@@ -262,11 +263,11 @@ def write_json(report: Report, out: IO[str]) -> None:
     """The JSON report, written as it is made: one divergence per line."""
     doc = report_doc(report)
     rows = doc.pop("divergences")
-    head = json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=1)
+    head = json_dumps(doc, indent=1)
     out.write(head[:-2] + ',\n "divergences": [')
     for i, row in enumerate(rows):
         out.write(("\n  " if i == 0 else ",\n  ")
-                  + json.dumps(row, ensure_ascii=False, allow_nan=False))
+                  + json_dumps(row, indent=None))
     out.write("\n ]\n}\n")
 
 

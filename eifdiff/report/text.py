@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from eifdiff.escape import terminal
 from eifdiff.records import Divergence
 from eifdiff.report.model import Report, ReportWarning, RootCause
 
@@ -140,7 +141,7 @@ def report_text(report: Report, *, top: int = TOP) -> str:
         lines += ["  " + t for t in body[:DEEP_LINES]]
         if len(body) > DEEP_LINES:
             lines.append(f"  … {len(body) - DEEP_LINES} more lines (see --json)")
-    return "\n".join(lines)
+    return "\n".join(terminal(line) for line in lines)  # a name cannot break or forge a line
 
 
 def remedy_lines(report: Report) -> list[str]:

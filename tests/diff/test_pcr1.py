@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from eifdiff.compare import compare_files
+from eifdiff.escape import markdown
 from eifdiff.formats.cpio import CpioMember, write_archive
 from eifdiff.formats.eif import SectionType, write_eif
 from eifdiff.formats.metadata import encode_metadata
@@ -126,7 +127,7 @@ def test_61_kernel_with_414_module_warned_in_every_report(tmp_path: Path) -> Non
     assert w.message.startswith("ramdisk[0]:nsm.ko: module built for kernel")
     line = f"WARNING: b: {w.message}"
     assert line in report_text(report)
-    assert w.message in report_markdown(report)
+    assert markdown(w.message) in report_markdown(report)
     assert "cannot load" in report_html(report)
     proc = run_cli(tmp_path / "a.eif", tmp_path / "b.eif", "--json")
     doc = json.loads(proc.stdout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from eifdiff.compare import compare_files
 from eifdiff.errors import Anomaly
+from eifdiff.escape import markdown
 from eifdiff.records import Divergence
 from eifdiff.report.markdown import report_markdown
 from eifdiff.report.model import Report
@@ -106,7 +108,9 @@ def test_values_and_hints_of_a_real_pair() -> None:
     assert "`/tmp/eifdiff-build/a/src` → `/tmp/eifdiff-build/bb-longer/src`" in md
     hints = [x[2:] for x in section(md, "What usually causes them") if x.startswith("- ")]
     causes = [d for d in sample_report("elf-build-path").divergences if d.is_cause]
-    assert hints == list(dict.fromkeys(d.hint for d in rank(causes)))
+    raw = list(dict.fromkeys(d.hint for d in rank(causes)))
+    assert hints == [markdown(h) for h in raw]  # escaped: hints carry package names
+    assert [html.unescape(re.sub(r"\\(.)", r"\1", h)) for h in hints] == raw
 
 
 def test_identical_pair_has_no_divergence_sections() -> None:
