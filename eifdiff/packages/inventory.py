@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from eifdiff.packages import apk, dpkg, golang, python, rpm
+from eifdiff.packages import apk, dpkg, golang, npm, python, rpm
 from eifdiff.packages.model import Buffer, Package, PackageChange
 
 if TYPE_CHECKING:
@@ -26,12 +26,14 @@ SYSTEM = (
     (apk, re.compile(r"(?:.*/)?(lib/apk/db/installed)")),
     (rpm, re.compile(r"(?:.*/)?((?:usr/lib/sysimage|var/lib)/rpm/rpmdb\.sqlite)")),
 )
-_PYTHON = re.compile(r".*\.(?:dist-info/(?:METADATA|RECORD)|egg-info(?:/PKG-INFO|"
-                     r"/installed-files\.txt)?)")
+_PYTHON = re.compile(r".*\.(?:dist-info/(?:METADATA|RECORD|INSTALLER|direct_url\.json)|"
+                     r"egg-info(?:/PKG-INFO|/installed-files\.txt)?)")
 # substrings every database path above contains: a cheap test before the regular expressions
-_HINTS = ("var/lib/dpkg/", "lib/apk/db/", "/rpm/rpmdb.sqlite", ".dist-info/", ".egg-info")
+_HINTS = ("var/lib/dpkg/", "lib/apk/db/", "/rpm/rpmdb.sqlite", ".dist-info/", ".egg-info",
+          npm.LOCK)
 DEFAULT_ROOTS = ("rootfs/",)  # where nitro-cli puts the container's root filesystem
-TIER = {"dpkg": 0, "apk": 0, "rpm": 0, "python": 1, "go": 2}  # who owns a path claimed twice
+# who owns a path claimed twice
+TIER = {"dpkg": 0, "apk": 0, "rpm": 0, "python": 1, "npm": 1, "go": 2}
 
 
 def _root_of(name: str, roots: Iterable[str]) -> str:
@@ -53,6 +55,7 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
     `RELEASE_EVERY` files read, so the image can drop the pages that brought in."""
     groups: dict[tuple[ModuleType, str], dict[str, Buffer]] = defaultdict(dict)
     py_files: dict[str, Buffer] = {}
+    npm_files: dict[str, Buffer] = {}
     binaries = []
     checked = 0
     for m in rd.members():
@@ -78,6 +81,8 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
         else:
             if _PYTHON.fullmatch(name):
                 py_files[name] = m.data
+            elif npm.is_lock(name):
+                npm_files[name] = m.data
             elif _may_run(name, e.mode) and 64 <= e.filesize <= golang.MAX_BINARY and \
                     bytes(m.data[:4]) == golang.ELF_MAGIC:
                 binaries.append(m)
@@ -91,6 +96,7 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
         by_root[root][name[len(root):]] = data
     for root, files in by_root.items():
         out += python.read(files, root=root, ramdisk=rd.name)
+    out += npm.read(npm_files, ramdisk=rd.name)
     for m in binaries:
         out += golang.read_binary(m.data, path=m.entry.name, ramdisk=rd.name)
     return out
