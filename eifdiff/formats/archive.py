@@ -380,3 +380,25 @@ def read_archive(data: bytes | memoryview, path: str = "") -> Archive | None:
     if kind == "tar":
         return read_tar(data, path)
     return None
+
+
+def read_member(data: bytes | memoryview, archive: Archive, member: Member,
+                limit: int = 16 << 20) -> bytes | None:
+    """The content of one member (at most `limit` bytes inflated), None when it cannot be read
+    (another compression method, damage, too large). Zip and tar members only."""
+    view = memoryview(data).cast("B")
+    if member.size > limit or member.data_offset + member.compressed_size > len(view):
+        return None
+    raw = view[member.data_offset : member.data_offset + member.compressed_size]
+    if archive.kind == "tar" and archive.wrapper is None:
+        return bytes(raw)
+    if archive.kind != "zip" or member.method not in (0, 8):
+        return None
+    if member.method == 0:
+        return bytes(raw)
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(bytes(raw), limit + 1)
+    except zlib.error:
+        return None
+    return out if len(out) <= limit and d.eof else None
