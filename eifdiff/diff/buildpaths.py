@@ -162,9 +162,9 @@ class _Walk:
         return k
 
     def _absorb(self, p: int, q: int) -> tuple[int, int] | None:
-        """At a difference inside NUL padding after a length-changing substitution, skip both
-        NUL runs when the bytes after them agree (a fixed-size field or an alignment gap took
-        the length change)."""
+        """At a difference inside NUL padding, after a length-changing substitution or before a
+        path, skip both NUL runs when the bytes after them agree (a fixed-size field or an
+        alignment gap took the length change)."""
         a, b = self.a, self.b
         k = 0
         while p - k > 0 and q - k > 0 and a[p - k - 1] == 0 and b[q - k - 1] == 0 and k < 4096:
@@ -177,6 +177,10 @@ class _Walk:
             eb += 1
         if ea - pa == eb - pb or (ea == pa and eb == pb):
             return None
+        if ea < len(a) and a[ea] == 0x2F and b[eb : eb + 1] == b"/":
+            return ea, eb  # a path follows: the walk goes on from its start on both sides
+        if not self.pending:
+            return None  # nothing moved yet
         n = min(RESYNC, len(a) - ea, len(b) - eb)
         if a[ea : ea + n] != b[eb : eb + n] or (n < RESYNC and (len(a) - ea != len(b) - eb)):
             return None
@@ -242,7 +246,7 @@ class _Walk:
                 if m is None and p == len(a) and q < len(b):
                     self.spans.append(Span(p, p, q, len(b)))
                     break
-                got = self._absorb(p, q) if self.pending else None
+                got = self._absorb(p, q)
                 if got is not None:
                     i, j = got
                     self.shifts.add(j - i)
@@ -402,3 +406,97 @@ def common_directory(x: str, y: str) -> tuple[str, str, str]:
     if n == 0:
         return x, y, ""
     return "/".join(xa[: len(xa) - n]), "/".join(ya[: len(ya) - n]), "/".join(xa[len(xa) - n :])
+
+
+MAX_STRINGS = 1 << 20  # strings compared as a table at most
+MAX_MOVES = 4096  # distinct offset changes a string table reports at most
+
+
+def _strings(data: bytes) -> list[tuple[int, bytes]] | None:
+    """(offset, string) of each NUL-terminated string; None past MAX_STRINGS."""
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\0", pos)
+        if end < 0:
+            end = len(data)
+        if end > pos:
+            out.append((pos, data[pos:end]))
+            if len(out) > MAX_STRINGS:
+                return None
+        pos = end + 1
+    return out
+
+
+def _learn_from_strings(only_a: list[bytes], only_b: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Directory pairs from strings found on one side only that share a tail from a `/` on
+    (the same file name under two directories), most frequent first."""
+    by_base: dict[bytes, list[bytes]] = {}
+    for y in only_b:
+        if y.startswith(b"/") and b"/" in y[1:]:
+            by_base.setdefault(y.rsplit(b"/", 1)[1], []).append(y)
+    seen: dict[tuple[bytes, bytes], int] = {}
+    for x in only_a:
+        if not x.startswith(b"/"):
+            continue
+        for y in by_base.get(x.rsplit(b"/", 1)[1], [])[:8]:
+            found = pair_from_tokens(x, y)
+            if found is not None and len(found[0]) < len(x):  # a tail is shared
+                seen[found] = seen.get(found, 0) + 1
+        if len(seen) > MAX_PAIRS:
+            break
+    return sorted(seen, key=lambda k: -seen[k])[:MAX_PAIRS]
+
+
+def find_build_paths_in_strings(
+    a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview, *,
+    pairs: tuple[tuple[str, str], ...] = (),
+) -> BuildPaths:
+    """The same question for string tables (`.debug_str`, `.debug_line_str`, `.strtab`),
+    whose strings a linker may merge and reorder: the tables are compared as multisets of
+    NUL-terminated strings once the pairs are substituted. Explained when both multisets are
+    then equal; `shifts` are the offsets by which strings moved (pass them to the sections
+    that point into the table as `moves`)."""
+    if len(a) > MAX_INPUT or len(b) > MAX_INPUT:
+        return BuildPaths((), False, note=f"larger than {MAX_INPUT >> 20} MiB: not compared")
+    x, y = bytes(a), bytes(b)
+    sa, sb = _strings(x), _strings(y)
+    if sa is None or sb is None:
+        return BuildPaths((), False, note=f"more than {MAX_STRINGS} strings: not compared")
+    set_b = {s for _, s in sb}
+    set_a = {s for _, s in sa}
+    known = [(p.encode(), q.encode()) for p, q in pairs if p and q and p != q]
+    known += [k for k in _learn_from_strings([s for s in set_a if s not in set_b],
+                                             [s for s in set_b if s not in set_a])
+              if k not in known]
+    if not known:
+        return BuildPaths((), False, note="no directory pair")
+    subs = dict(known)
+    pattern = re.compile(b"|".join(re.escape(k) for k in sorted(subs, key=len, reverse=True)))
+    counts: dict[bytes, int] = {}
+
+    where_b: dict[bytes, list[int]] = {}
+    for off, s in sb:
+        where_b.setdefault(s, []).append(off)
+    moves: set[int] = set()
+    for off, s in sa:
+        t = pattern.sub(lambda m: subs[m.group()], s)
+        offs = where_b.get(t)
+        grown = [0]  # how far a pointer into the string's tail moves, after each substitution
+        if offs:
+            for m in pattern.finditer(s):
+                counts[m.group()] = counts.get(m.group(), 0) + 1
+                grown.append(grown[-1] + len(subs[m.group()]) - len(m.group()))
+        else:
+            offs = where_b.get(s)  # the old directory kept on both sides
+        if not offs:
+            return BuildPaths((), False, note="strings differ beyond the pairs")
+        moved = offs.pop(0)
+        if len(moves) < MAX_MOVES:
+            moves.update(moved - off + g for g in grown)
+    if any(where_b.values()):
+        return BuildPaths((), False, note="strings differ beyond the pairs")
+    found = tuple(PathPair(_text(o), _text(n), counts.get(o, 0)) for o, n in known
+                  if counts.get(o, 0) or (_text(o), _text(n)) in pairs)
+    return BuildPaths(found, bool(found), shifts=tuple(sorted(moves - {0})),
+                      note="strings compared as a table")

@@ -11,6 +11,7 @@ from eifdiff.diff.buildpaths import (
     Span,
     common_directory,
     find_build_paths,
+    find_build_paths_in_strings,
     pair_from_tokens,
 )
 
@@ -135,3 +136,28 @@ def test_common_directory() -> None:
                             "/tmp/pip-target-22/lib/python/pkg/m.py") == (
         "/tmp/pip-target-1", "/tmp/pip-target-22", "lib/python/pkg/m.py")
     assert common_directory("/a/x", "/b/y") == ("/a/x", "/b/y", "")
+
+
+def test_alignment_padding_before_a_path() -> None:
+    a = b"\x01\x00\x02\x00/w/a/m.c\x00"
+    b = b"\x01\x00\x02\x00\x00\x00\x00\x00/w/longer/m.c\x00"
+    got = find_build_paths(a, b)
+    assert got.explained and got.directories == (("/w/a", "/w/longer"),)
+    assert got.padding == 1
+
+
+def test_nul_runs_without_a_path_stay_unexplained() -> None:
+    assert not find_build_paths(b"/x/a\0\x01\0\x05", b"/x/b\0\x01\0\0\0\x05").explained
+
+
+def test_string_table_merged_in_another_order() -> None:
+    a = b"/w/a/m.c\0/w/a\0/usr/include\0stdio.h\0"
+    b = b"/w/longer\0/w/longer/m.c\0/usr/include\0stdio.h\0"
+    assert not find_build_paths(a, b, pairs=(("/w/a", "/w/longer"),)).explained
+    got = find_build_paths_in_strings(a, b)
+    assert got.explained and got.pairs == (PathPair("/w/a", "/w/longer", 2),)
+    # strings moved: "/w/a/m.c" 0 -> 10, "/w/a" 9 -> 0, and a pointer to the tail "m.c"
+    # of the first string moves by 10 + 5 (the longer directory)
+    assert set(got.shifts) >= {10, -9, 15}
+    assert not find_build_paths_in_strings(a, b.replace(b"stdio", b"stdlib")).explained
+    assert find_build_paths_in_strings(b"x\0y\0", b"y\0x\0").note == "no directory pair"
