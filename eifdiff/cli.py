@@ -209,9 +209,9 @@ def cmd_compare(argv: Sequence[str]) -> int:
         report = compare_files(args.a, args.b, deep=deep, limits=_limits(args),
                                progress=progress, remedies=args.remedies)
     if args.json:
-        from eifdiff.report.json import report_json
+        from eifdiff.report.model import write_json
 
-        _print_json(report_json(report))
+        write_json(report, sys.stdout)
     else:
         from eifdiff.report.text import report_text
 

@@ -9,72 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from eifdiff.errors import Anomaly
 from eifdiff.load import Limits, LoadedImage, load
 from eifdiff.measure import sections_feeding
 from eifdiff.progress import Progress
-from eifdiff.records import CATEGORIES, LAYERS, Divergence
+from eifdiff.records import Divergence
+from eifdiff.report.model import (
+    PCR_NAMES,
+    FileSummary,
+    Report,
+    ReportWarning,
+    SectionSummary,
+)
 
 if TYPE_CHECKING:  # the stages are imported when first used, while the files hash
     from eifdiff.deep import DeepOptions
     from eifdiff.packages.model import Package, PackageChange
-    from eifdiff.remedies import Remedy
 
-SCHEMA = "eifdiff/1"
 AUTO_REMEDIES = 64 << 20
-PCR_NAMES = ("PCR0", "PCR1", "PCR2", "PCR8")
-
-
-@dataclass(frozen=True)
-class FileSummary:
-    path: str
-    size: int
-    sha256: str
-    pcrs: dict[str, str]
-    arch: str
-    sections: tuple[dict[str, Any], ...]
-    pcr_inputs: dict[str, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class Report:
-    """Everything a report shows; all report formats and notebook views read only this."""
-
-    a: FileSummary
-    b: FileSummary
-    verdict: str
-    pcr_equal: dict[str, bool]
-    divergences: tuple[Divergence, ...]
-    anomalies: tuple[Anomaly, ...]
-    deep: dict[str, str] = field(default_factory=dict)
-    remedies: tuple[Remedy, ...] = ()
-    remedies_note: str = ""
-    package_changes: tuple[PackageChange, ...] = ()
-    warnings: tuple[dict[str, str], ...] = ()
-
-    @property
-    def causes(self) -> tuple[Divergence, ...]:
-        return tuple(d for d in self.divergences if d.is_cause)
-
-    def summary(self) -> dict[str, Any]:
-        by_cat = Counter(d.category for d in self.divergences)
-        by_layer = Counter(d.layer for d in self.divergences)
-        by_pcr = Counter(p for d in self.causes for p in d.pcrs)
-        return {
-            "divergences": len(self.divergences),
-            "causes": len(self.causes),
-            "by_category": {c: by_cat[c] for c in CATEGORIES if by_cat[c]},
-            "by_layer": {x: by_layer[x] for x in LAYERS if by_layer[x]},
-            "causes_by_pcr": {p: by_pcr[p] for p in PCR_NAMES if by_pcr[p]},
-            "anomalies": len(self.anomalies),
-            "package_changes": len(self.package_changes),
-            "warnings": len(self.warnings),
-        }
 
 
 def _summary(img: LoadedImage) -> FileSummary:
@@ -83,8 +40,7 @@ def _summary(img: LoadedImage) -> FileSummary:
     return FileSummary(
         path=img.path, size=lay.file_size, sha256=img.image.digests.sha256,
         pcrs=img.image.pcrs, arch=lay.header.arch,
-        sections=tuple({"name": s.name, "offset": s.offset, "size": s.size}
-                       for s in lay.sections),
+        sections=tuple(SectionSummary(s.name, s.offset, s.size) for s in lay.sections),
         pcr_inputs=sections_feeding(lay),
     )
 
@@ -119,11 +75,10 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     equal = pcr_equal(fa.pcrs, fb.pcrs)
     verdict = verdict_of(fa, fb, equal)
     result = diff_images(a, b, inner) if verdict != "identical" else None
-    anomalies = [Anomaly(f"a:{x.path}", x.message, x.offset) for x in a.image.anomalies]
-    anomalies += [Anomaly(f"b:{x.path}", x.message, x.offset) for x in b.image.anomalies]
+    anomalies: list[Anomaly] = []
     for side, img in (("a", a), ("b", b)):
-        for r in img.ramdisks:
-            anomalies += [Anomaly(f"{side}:{x.path}", x.message, x.offset) for x in r.anomalies]
+        found = [*img.image.anomalies, *(x for r in img.ramdisks for x in r.anomalies)]
+        anomalies += [replace(x, side=side) for x in found]
     if result is not None:
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
@@ -141,23 +96,21 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
                   changes, warned)
 
 
-def _entry_name(d: Divergence) -> tuple[str, str] | None:
+def _entry_key(d: Divergence) -> tuple[str, str] | None:
     """(ramdisk, entry name) of a row about a CPIO entry or an ELF inside one."""
-    if d.layer not in ("cpio-entry", "elf") or ":" not in d.path:
-        return None
-    ramdisk, _, rest = d.path.partition(":")
-    return ramdisk, rest.split(":", 1)[0] if d.layer == "elf" else rest
+    return (d.section, d.entry) if d.entry is not None else None
 
 
 def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergence, ...]
-              ) -> tuple[tuple[PackageChange, ...], tuple[dict[str, str], ...],
+              ) -> tuple[tuple[PackageChange, ...], tuple[ReportWarning, ...],
                          tuple[Divergence, ...]]:
     """Package changes, known-bad warnings (each side), and the rows with their owners."""
     from eifdiff.packages.inventory import owner_index, owner_of, package_changes
     from eifdiff.packages.known_bad import warnings as known_bad
 
     changes = tuple(package_changes(pa, pb))
-    warned = tuple({"side": side, **w.to_dict()}
+    warned = tuple(ReportWarning("known-bad", side, w.message, w.ecosystem, w.name, w.version,
+                                 w.advisory, w.ramdisk)
                    for side, pkgs in (("a", pa), ("b", pb)) for w in known_bad(pkgs))
     if not pa and not pb:
         return changes, warned, divergences
@@ -181,7 +134,7 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
     moved = {(c.ramdisk, c.name): c for c in changes}
     out = []
     for d in divergences:
-        key = _entry_name(d)
+        key = _entry_key(d)
         pkg = owner(*key) if key else None
         if pkg is None:
             out.append(d)
@@ -197,13 +150,12 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
     return changes, warned, tuple(out)
 
 
-def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
-                  deep: DeepOptions | None = None, limits: Limits | None = None,
-                  progress: Progress | None = None, remedies: bool | None = None) -> Report:
-    """Load both files (a damaged container raises `EifdiffError`) and compare them."""
-    progress = progress or Progress()
-    progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # both files load at once, on both cores
+@contextlib.contextmanager
+def open_pair(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
+              limits: Limits | None = None) -> Iterator[tuple[LoadedImage, LoadedImage]]:
+    """Load both files at once (on both cores) and keep them open for the `with` block; a
+    damaged container raises `EifdiffError` and leaves nothing open."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
         later = pool.submit(load, path_b, limits=limits)
         try:
             a = load(path_a, limits=limits)
@@ -214,9 +166,20 @@ def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
         with a:
             b = later.result()
             with b:
-                progress.stage("comparing" + (", normalizing" if remedies is not False else "")
-                               + (", running diffoscope" if deep else ""))
-                return compare_loaded(a, b, deep=deep, remedies=remedies)
+                yield a, b
+
+
+def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
+                  deep: DeepOptions | None = None, limits: Limits | None = None,
+                  progress: Progress | None = None, remedies: bool | None = None) -> Report:
+    """Load both files (a damaged container raises `EifdiffError`) and compare them: the one
+    way in, for the CLI and the notebooks alike."""
+    progress = progress or Progress()
+    progress.stage(f"reading {os.fspath(path_a)} and {os.fspath(path_b)}", steps=2)
+    with open_pair(path_a, path_b, limits=limits) as (a, b):
+        progress.stage("comparing" + (", normalizing" if remedies is not False else "")
+                       + (", running diffoscope" if deep else ""))
+        return compare_loaded(a, b, deep=deep, remedies=remedies)
 
 
 def exit_code(report: Report, *, fail_on: str = "bytes") -> int:

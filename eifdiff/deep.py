@@ -17,13 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from eifdiff.errors import display_path
 from eifdiff.load import LoadedImage, Member
 from eifdiff.records import Divergence
-
-_HEADER_FIELDS = {
-    "mode", "type", "uid", "gid", "mtime", "ino", "nlink", "devmajor", "devminor", "rdevmajor",
-    "rdevminor", "filesize", "check", "magic", "order", "entry",
-}
+from eifdiff.rules import rule
 
 
 @dataclass(frozen=True)
@@ -40,23 +37,30 @@ def diffoscope_command() -> str | None:
     return str(local) if local.exists() else shutil.which("diffoscope")
 
 
-def entry_paths(divergences: Iterable[Divergence]) -> list[str]:
-    """`ramdisk[i]:name` of every entry whose content (not just header) differs, in order."""
-    out: dict[str, None] = {}
+EntryKey = tuple[str, str, int]  # section, entry name, occurrence
+
+
+def entry_keys(divergences: Iterable[Divergence]) -> list[EntryKey]:
+    """Every entry whose content (not just a header field) differs, in report order: the rows
+    whose rule says diffoscope can show more."""
+    out: dict[EntryKey, None] = {}
     for d in divergences:
-        if d.layer == "elf" or (d.layer == "cpio-entry" and d.field not in _HEADER_FIELDS
-                                and d.category not in ("added", "removed", "derived")):
-            ramdisk, _, rest = d.path.partition(":")
-            name = rest.split(":", 1)[0] if d.layer == "elf" else rest
-            out[f"{ramdisk}:{name}"] = None
+        if d.entry is not None and rule(d.layer, d.field).deep:
+            out[(d.section, d.entry, d.occurrence)] = None
     return list(out)
 
 
-def _find(img: LoadedImage, path: str) -> Member | None:
-    ramdisk, _, name = path.partition(":")
+def find_member(img: LoadedImage, key: EntryKey) -> Member | None:
+    """The `occurrence`-th entry of that name in that ramdisk, if there is one."""
+    section, name, occurrence = key
     for r in img.ramdisks:
-        if r.name == ramdisk:
-            return next((m for m in r.members() if m.entry.name == name), None)
+        if r.name == section:
+            seen = 0
+            for m in r.members():
+                if m.entry.name == name:
+                    if seen == occurrence:
+                        return m
+                    seen += 1
     return None
 
 
@@ -101,20 +105,20 @@ def deep_diffs(a: LoadedImage, b: LoadedImage, divergences: Iterable[Divergence]
     """diffoscope text per divergent entry path, within the count and time bounds."""
     out: dict[str, str] = {}
     started = time.monotonic()
-    paths = entry_paths(divergences)
-    for i, path in enumerate(paths):
+    keys = entry_keys(divergences)
+    for i, key in enumerate(keys):
         if len(out) >= options.max_files:
-            out["(more)"] = f"{len(paths) - i} more entries not compared (--deep-max-files)"
+            out["(more)"] = f"{len(keys) - i} more entries not compared (--deep-max-files)"
             break
         left = options.total_timeout - (time.monotonic() - started)
         if left <= 0:
-            out["(more)"] = f"{len(paths) - i} more entries not compared (time bound)"
+            out["(more)"] = f"{len(keys) - i} more entries not compared (time bound)"
             break
-        ma, mb = _find(a, path), _find(b, path)
+        ma, mb = find_member(a, key), find_member(b, key)
         if ma is None or mb is None:
             continue
         text = diffoscope_pair(ma.entry.name, ma.data, mb.data, min(options.timeout, left))
         if len(text) > options.max_chars:
             text = text[: options.max_chars] + f"\n… cut at {options.max_chars} characters"
-        out[path] = text
+        out[display_path(*key)] = text
     return out

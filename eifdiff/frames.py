@@ -9,22 +9,28 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from eifdiff.compare import Report
 from eifdiff.formats.elf import ElfFacts
 from eifdiff.load import LoadedImage
 from eifdiff.records import CATEGORIES, Divergence
+from eifdiff.report.model import Report, sections_of
 
 ENTRY_FIELDS = ("kind", "filesize", "mode", "uid", "gid", "mtime", "ino", "nlink", "devmajor",
                 "devminor", "header_offset")
 
 
+DIVERGENCE_COLUMNS = ("path", "section", "entry", "occurrence", "part", "layer", "field", "a",
+                      "b", "stream_a", "offset_a", "stream_b", "offset_b", "length", "category",
+                      "pcrs", "hint", "package")
+
+
 def divergences(rows: Iterable[Divergence]) -> pd.DataFrame:
     """One row per divergence, columns as in the JSON report; `pcrs` joined with commas."""
-    records = [d.to_dict() for d in rows]
-    df = pd.DataFrame.from_records(records, columns=[
-        "path", "layer", "field", "a", "b", "offset_a", "offset_b", "length", "category", "pcrs",
-        "hint", "package"])
-    df["pcrs"] = df["pcrs"].map(lambda p: ",".join(p) if isinstance(p, list) else p)
+    records = [(d.path, d.section, d.entry, d.occurrence, d.part, d.layer, d.field, d.a, d.b,
+                d.stream_a, d.offset_a, d.stream_b, d.offset_b, d.length, d.category,
+                ",".join(d.pcrs), d.hint, d.package) for d in rows]
+    df = pd.DataFrame.from_records(records, columns=list(DIVERGENCE_COLUMNS))
+    for column in ("offset_a", "offset_b", "length"):
+        df[column] = df[column].astype("Int64")
     df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
     df["cause"] = df["category"] != "derived"
     return df
@@ -47,8 +53,10 @@ def pcr_table(report: Report) -> pd.DataFrame:
 
 def sections(report: Report) -> pd.DataFrame:
     """The section maps of both files side by side."""
-    a = pd.DataFrame(report.a.sections).add_suffix("_a").rename(columns={"name_a": "section"})
-    b = pd.DataFrame(report.b.sections).add_suffix("_b").rename(columns={"name_b": "section"})
+    a = pd.DataFrame(sections_of(report.a.sections)).add_suffix("_a").rename(
+        columns={"name_a": "section"})
+    b = pd.DataFrame(sections_of(report.b.sections)).add_suffix("_b").rename(
+        columns={"name_b": "section"})
     df = a.merge(b, on="section", how="outer")
     feeds = {s: ",".join(p for p, names in report.a.pcr_inputs.items() if s in names)
              for s in df["section"]}
@@ -137,7 +145,7 @@ def remedies(report: Report) -> pd.DataFrame:
             row[f"{k} equal"] = eq
             row[f"{k} a"] = r.pcrs_after["a"].get(k)
             row[f"{k} b"] = r.pcrs_after["b"].get(k)
-        row["remaining"] = "; ".join(f"{x['category']} ({x['count']})" for x in r.remaining)
+        row["remaining"] = "; ".join(f"{x.category} ({x.count})" for x in r.remaining)
         row["note"] = r.note
         rows.append(row)
     pcr_columns = [f"{k} {x}" for k in report.pcr_equal for x in ("equal", "a", "b")]
@@ -147,7 +155,8 @@ def remedies(report: Report) -> pd.DataFrame:
 def remaining(report: Report) -> pd.DataFrame:
     """What no normalization removes (from the remedies), or, when none was tried, every cause
     that moves a PCR: category, rows, an example, and the usual fix."""
-    items = [x for r in report.remedies for x in r.remaining]
+    items = [{"category": x.category, "count": x.count, "example": x.example, "field": x.field,
+              "hint": x.hint} for r in report.remedies for x in r.remaining]
     if not items and not report.remedies:
         df = divergences(report.causes)
         df = df[df["pcrs"] != ""]

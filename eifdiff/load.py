@@ -52,6 +52,14 @@ class Piece:
     def decompressed_size(self) -> int:
         return len(self.view)
 
+    @property
+    def stream(self) -> str | None:
+        """The coordinate space of offsets into `view`: None (file offsets) for a raw piece,
+        else the decompressed stream (`gzip`, or `gzip[2]` for the ramdisk's third piece)."""
+        if self.compression is None:
+            return None
+        return self.compression if self.index == 0 else f"{self.compression}[{self.index}]"
+
 
 @dataclass(frozen=True, slots=True)
 class Member:
@@ -238,14 +246,14 @@ def load_ramdisk(
                                                       max_ratio=limits.max_ratio)
                 except DecompressionLimit as exc:
                     anomalies.append(Anomaly(
-                        f"{name}~{fmt}", f"decompressed {fmt} data passes {total + exc.limit} "
+                        name, f"decompressed {fmt} data passes {total + exc.limit} "
                         f"bytes, the bound for this ramdisk (at most {limits.max_size} bytes, "
                         f"and {limits.max_ratio}x its {section.size} stored bytes plus 1 MiB)",
-                        start + pos))
+                        start + pos, part=f"{fmt} stream"))
                     handle.truncate(begin)
                     break
                 except FormatError as exc:
-                    anomalies.append(Anomaly(f"{name}~{fmt}", exc.detail, start + pos))
+                    anomalies.append(Anomaly(name, exc.detail, start + pos, part=f"{fmt} stream"))
                     handle.truncate(begin)
                     handle.seek(begin)
                     break
@@ -281,10 +289,10 @@ def load_ramdisk(
         if isinstance(item, Piece):
             pieces.append(item)
             continue
-        where = f"{name}~{item.fmt}"
         stream = (memoryview(mapped)[item.begin : item.begin + item.size]
                   if mapped is not None and item.size else memoryview(b""))
-        archive = read_archive(stream, base=0, path=where,
+        label = item.fmt if i == 0 else f"{item.fmt}[{i}]"
+        archive = read_archive(stream, base=0, path=name, stream=label,
                                release=_releaser(mapped) if mapped is not None else None)
         pieces.append(Piece(i, item.fmt, item.offset, item.consumed, stream, 0, archive,
                             item.gzip))

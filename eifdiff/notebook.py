@@ -1,10 +1,14 @@
-"""The notebook API: `eifdiff.compare_eifs(a, b)` returns a `Comparison` with tables and figures.
+"""The notebook API: `eifdiff.compare_eifs(a, b)` (or `eifdiff.open_report("r.json")` for a
+saved report) returns a `Comparison` with tables and figures.
 
-Keeps both images open (for entry and ELF drill-down) until `close()` or the end of a `with`.
+A comparison made from the files keeps both images open (for entry and ELF drill-down) until
+`close()` or the end of a `with`; one opened from a saved report has only the rows, and the views
+that read bytes say so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import cached_property
 
@@ -12,26 +16,54 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from eifdiff import frames, plots
-from eifdiff.compare import Report, compare_loaded
-from eifdiff.deep import DeepOptions, diffoscope_pair
+from eifdiff.compare import compare_loaded, open_pair
+from eifdiff.deep import DeepOptions, EntryKey, diffoscope_pair, find_member
 from eifdiff.errors import EifdiffError
 from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
-from eifdiff.load import LoadedImage, Member, load
+from eifdiff.load import Limits, LoadedImage, Member
+from eifdiff.report.model import Report, load_report
+
+NEEDS_FILES = ("this view reads the EIF files, and this comparison was opened from a saved "
+               "report: open the files with eifdiff.compare_eifs(a, b)")
 
 
 class Comparison:
-    """Two opened EIFs and their report, with pandas views and matplotlib figures."""
+    """A report with pandas views and matplotlib figures, and, when opened from the files, the
+    two images for drill-down."""
 
-    def __init__(self, path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
-                 deep: bool = False, remedies: bool = True) -> None:
-        self.a: LoadedImage = load(path_a)
+    def __init__(self, report: Report, images: tuple[LoadedImage, LoadedImage] | None = None,
+                 closer: contextlib.ExitStack | None = None) -> None:
+        self.report = report
+        self._images = images
+        self._closer = closer
+
+    @classmethod
+    def open(cls, path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
+             deep: bool = False, remedies: bool | None = None,
+             limits: Limits | None = None) -> Comparison:
+        """Compare two files as the CLI does (same loading, limits and remedy defaults)."""
+        stack = contextlib.ExitStack()
         try:
-            self.b: LoadedImage = load(path_b)
+            a, b = stack.enter_context(open_pair(path_a, path_b, limits=limits))
+            report = compare_loaded(a, b, deep=DeepOptions() if deep else None,
+                                    remedies=remedies)
         except BaseException:
-            self.a.close()
+            stack.close()
             raise
-        self.report: Report = compare_loaded(self.a, self.b, deep=DeepOptions() if deep else None,
-                                             remedies=remedies)
+        return cls(report, (a, b), stack)
+
+    def _side(self, side: str) -> LoadedImage:
+        if self._images is None:
+            raise EifdiffError(NEEDS_FILES)
+        return self._images[0] if side == "a" else self._images[1]
+
+    @property
+    def a(self) -> LoadedImage:
+        return self._side("a")
+
+    @property
+    def b(self) -> LoadedImage:
+        return self._side("b")
 
     # --- summary -------------------------------------------------------------------------
     @property
@@ -68,7 +100,7 @@ class Comparison:
         df = frames.divergences(self.report.divergences)
         return df.groupby(["category", "layer"], observed=True).size().rename("rows").reset_index()
 
-    # --- entries -----------------------------------------------------------------------------
+    # --- entries (read from the files) ---------------------------------------------------------
     @cached_property
     def _entries(self) -> pd.DataFrame:
         return frames.entries(self.a, self.b)
@@ -80,8 +112,8 @@ class Comparison:
         return df[df["status"] == status] if status else df
 
     def ramdisks(self) -> list[str]:
-        """Names of the ramdisks of side a (`ramdisk[0]`, ...)."""
-        return [r.name for r in self.a.ramdisks]
+        """Names of the ramdisks (`ramdisk[0]`, ...), from the report's section map."""
+        return [s.name for s in self.report.a.sections if s.name.startswith("ramdisk")]
 
     def order(self, ramdisk: str | None = None) -> pd.DataFrame:
         """Archive positions of the common entries of one ramdisk (default: the last one, the
@@ -93,40 +125,38 @@ class Comparison:
         return out.assign(moved=out["index_a"] != out["index_b"]).sort_values("index_a")
 
     # --- binaries ----------------------------------------------------------------------------
-    def member(self, path: str, side: str = "a") -> Member:
-        """The entry `ramdisk[i]:name` of side a or b."""
-        img = self.a if side == "a" else self.b
-        ramdisk, _, name = path.partition(":")
-        for r in img.ramdisks:
-            if r.name == ramdisk:
-                for m in r.members():
-                    if m.entry.name == name:
-                        return m
-        raise EifdiffError(f"{side}: no entry {path}")
+    def member(self, section: str, entry: str, occurrence: int = 0, side: str = "a") -> Member:
+        """The entry named `entry` (its `occurrence`-th, for duplicate names) in the ramdisk
+        `section` of side a or b."""
+        found = find_member(self._side(side), (section, entry, occurrence))
+        if found is None:
+            raise EifdiffError(f"{side}: no entry {entry!r} in {section}")
+        return found
 
-    def elf_entries(self) -> list[str]:
-        """Paths of the entries that are ELF files on both sides and differ."""
-        def entry(path: str) -> str:
-            ramdisk, _, rest = path.partition(":")
-            return f"{ramdisk}:{rest.split(':', 1)[0]}"
+    def elf_entries(self) -> list[EntryKey]:
+        """(ramdisk, entry, occurrence) of the entries with ELF-level rows that are ELF files
+        on both sides."""
+        self._side("a")  # reads the files
+        keys = dict.fromkeys((d.section, d.entry, d.occurrence) for d in self.report.divergences
+                             if d.layer == "elf" and d.entry is not None)
+        return [k for k in keys if is_elf(self.member(*k).data)]  # type: ignore[arg-type]
 
-        paths = dict.fromkeys(entry(d.path) for d in self.report.divergences
-                              if d.layer == "elf")
-        return [p for p in paths if is_elf(self.member(p, "a").data)]
+    def elf_facts(self, section: str, entry: str, occurrence: int = 0
+                  ) -> tuple[ElfFacts, ElfFacts]:
+        return (elf_facts(self.member(section, entry, occurrence, "a").data),
+                elf_facts(self.member(section, entry, occurrence, "b").data))
 
-    def elf_facts(self, path: str) -> tuple[ElfFacts, ElfFacts]:
-        return elf_facts(self.member(path, "a").data), elf_facts(self.member(path, "b").data)
-
-    def elf_sections(self, path: str) -> pd.DataFrame:
-        return frames.elf_sections(*self.elf_facts(path))
+    def elf_sections(self, section: str, entry: str, occurrence: int = 0) -> pd.DataFrame:
+        return frames.elf_sections(*self.elf_facts(section, entry, occurrence))
 
     def binaries(self) -> pd.DataFrame:
         """Per divergent ELF entry: build-ids, build directories, compilers, sections differing."""
-        return frames.elf_summary([(p, *self.elf_facts(p)) for p in self.elf_entries()])
+        return frames.elf_summary([(k[1], *self.elf_facts(*k)) for k in self.elf_entries()])
 
-    def deep(self, path: str, timeout: float = 60.0) -> str:
+    def deep(self, section: str, entry: str, occurrence: int = 0, timeout: float = 60.0) -> str:
         """diffoscope's text for one entry (written to a private temporary folder)."""
-        ma, mb = self.member(path, "a"), self.member(path, "b")
+        ma = self.member(section, entry, occurrence, "a")
+        mb = self.member(section, entry, occurrence, "b")
         return diffoscope_pair(ma.entry.name, ma.data, mb.data, timeout)
 
     # --- remedies ----------------------------------------------------------------------------
@@ -151,20 +181,28 @@ class Comparison:
 
     def packages(self, status: str | None = None) -> pd.DataFrame:
         """Every package of both images side by side; `status`: same, changed, added,
-        removed."""
+        removed (reads the files)."""
         df = frames.packages(*self._packages)
         return df[df["status"] == status] if status else df
 
+    def package_changes(self) -> pd.DataFrame:
+        """The packages whose version differs (from the report)."""
+        return pd.DataFrame([c.to_dict() for c in self.report.package_changes],
+                            columns=["ecosystem", "name", "a", "b", "ramdisk", "kind"])
+
     def warnings(self) -> pd.DataFrame:
-        """Known-bad package versions found on either side."""
-        return pd.DataFrame(list(self.report.warnings),
-                            columns=["side", "ecosystem", "name", "version", "advisory",
-                                     "message", "ramdisk"])
+        """Known-bad package versions and inconsistencies found on either side."""
+        return pd.DataFrame([{"kind": w.kind, "side": w.side, "message": w.message,
+                              "ecosystem": w.ecosystem, "name": w.name, "version": w.version,
+                              "advisory": w.advisory, "ramdisk": w.ramdisk}
+                             for w in self.report.warnings],
+                            columns=["kind", "side", "message", "ecosystem", "name", "version",
+                                     "advisory", "ramdisk"])
 
     def divergences_by_package(self) -> pd.DataFrame:
         """Cause rows about files, counted per owning package and category."""
         df = self.divergences(causes_only=True)
-        df = df[df["layer"].isin(["cpio-entry", "elf"])]
+        df = df[df["entry"].notna()]
         df = df.assign(package=df["package"].fillna("(no package)"))
         return (df.groupby(["package", "category"], observed=True).size().rename("rows")
                 .reset_index().sort_values("rows", ascending=False))
@@ -190,8 +228,9 @@ class Comparison:
 
     # --- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
-        self.a.close()
-        self.b.close()
+        if self._closer is not None:
+            self._closer.close()
+            self._closer = None
 
     def __enter__(self) -> Comparison:
         return self
@@ -201,10 +240,17 @@ class Comparison:
 
     def __repr__(self) -> str:
         return (f"Comparison({self.report.a.path!r}, {self.report.b.path!r}): {self.verdict}, "
-                f"{len(self.report.causes)} causes")
+                f"{len(self.report.causes)} cause rows")
 
 
 def compare_eifs(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
-                 deep: bool = False, remedies: bool = True) -> Comparison:
-    """Open both EIFs, compare them, and return the notebook view."""
-    return Comparison(path_a, path_b, deep=deep, remedies=remedies)
+                 deep: bool = False, remedies: bool | None = None,
+                 limits: Limits | None = None) -> Comparison:
+    """Open both EIFs, compare them as the CLI does, and return the notebook view."""
+    return Comparison.open(path_a, path_b, deep=deep, remedies=remedies, limits=limits)
+
+
+def open_report(path: str | os.PathLike[str]) -> Comparison:
+    """The notebook view of a JSON report saved by `eifdiff A B --json` (no EIF files
+    needed; the views that read bytes say so)."""
+    return Comparison(load_report(os.fspath(path)))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from matplotlib.figure import Figure
 
-from eifdiff.compare import Report
-from eifdiff.records import CATEGORIES
+from eifdiff.report.model import Report
+from eifdiff.rules import CATEGORIES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -51,30 +51,36 @@ def _empty_note(ax: Axes, empty: bool, text: str = "no divergences") -> None:
 
 def divergence_map(report: Report) -> Figure:
     """Where in the file: each divergence (side a's offset) on its section's span, one lane per
-    section, coloured by category."""
+    section, coloured by category, one scatter call per category. Rows whose offsets index a
+    decompressed stream sit at their section's start (their file offset is not known)."""
     sections = list(report.a.sections)
     fig = Figure(figsize=(10, 0.6 + 0.5 * max(len(sections), 1)), layout="constrained")
     ax = fig.subplots()
     for lane, s in enumerate(sections):
-        ax.broken_barh([(s["offset"], s["size"] + 12)], (lane - 0.3, 0.6), color="#eef1f4",
+        ax.broken_barh([(s.offset, s.size + 12)], (lane - 0.3, 0.6), color="#eef1f4",
                        edgecolor="#c8ced6")
-    lanes = {s["name"]: i for i, s in enumerate(sections)}
-    spans = [(s["offset"], s["offset"] + 12 + s["size"], s["name"]) for s in sections]
-    seen: set[str] = set()
+    lanes = {s.name: (i, s.offset) for i, s in enumerate(sections)}
+    points: dict[str, tuple[list[int], list[int]]] = {}
     for d in report.divergences:
         if d.offset_a is None:
             continue
-        lane = next((lanes[n] for lo, hi, n in spans if lo <= d.offset_a < hi), None)
-        if lane is None and d.layer != "eif-header":
-            continue  # offsets inside a compressed ramdisk's stream are not file offsets
-        y = -1 if lane is None else lane
-        label = d.category if d.category not in seen else None
-        seen.add(d.category)
-        ax.scatter([d.offset_a], [y], s=18, color=PALETTE[d.category], label=label, zorder=3)
-    ax.set_yticks([-1, *range(len(sections))], ["header", *[s["name"] for s in sections]])
+        if d.section in lanes:
+            lane, start = lanes[d.section]
+            x = d.offset_a if d.stream_a is None else start
+        elif d.layer == "eif-header":
+            lane, x = -1, d.offset_a
+        else:
+            continue
+        xs, ys = points.setdefault(d.category, ([], []))
+        xs.append(x)
+        ys.append(lane)
+    for category, (xs, ys) in points.items():
+        ax.scatter(xs, ys, s=18, color=PALETTE[category], label=f"{category} ({len(xs):,})",
+                   zorder=3)
+    ax.set_yticks([-1, *range(len(sections))], ["header", *[s.name for s in sections]])
     ax.set_xlabel("file offset in a (bytes)")
     ax.set_title("where the divergences are")
-    if seen:
+    if points:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     else:
         ax.text(0.5, 1.02, "no divergences with file offsets", ha="center", va="bottom",

@@ -1,60 +1,65 @@
 """The rows every report is made of: one `Divergence` per byte-level difference.
 
-The JSON report, the DataFrame, the HTML table and the notebooks are all views of a list of these.
+A row locates itself with flat fields: `section` (`kernel`, `ramdisk[1]`, `metadata`, ...),
+`entry` (a CPIO name, verbatim: undecodable bytes are kept as surrogate escapes), `occurrence`
+(0 for the first entry of that name, 1 for the second, ...), `part` (an ELF section, a metadata
+key, a header table index, a DWARF attribute) and, per side, the coordinate space of its offsets
+(`stream_a`/`stream_b`: None for file offsets, else the decompressed stream they index, such as
+`gzip` or `gzip[2]`). `path` is derived from them for display only; nothing parses it.
+
+What each kind of row means (its category, hint, normalization) is declared once, in
+`eifdiff.rules`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-LAYERS = (
-    "eif-header", "section", "cpio-entry", "elf", "metadata", "signature", "kernel", "cmdline",
-    "compression",
-)
-CATEGORIES = (
-    "timestamp", "ordering", "ownership", "permissions", "inode", "build-path", "build-id",
-    "build-host", "content", "added", "removed", "metadata", "signature", "cmdline", "header",
-    "compression", "derived",
-)
+from eifdiff.errors import Anomaly, display_path
+from eifdiff.rules import CATEGORIES, LAYERS, rule
+
 Value = str | int | None
+
+__all__ = ["CATEGORIES", "LAYERS", "Anomaly", "Divergence", "Value"]
 
 
 @dataclass(frozen=True, slots=True)
 class Divergence:
-    """One difference: where (`path`, `layer`, `field`, offsets), what (`a`, `b`), why
-    (`category`, `hint`) and what it moves (`pcrs`).
+    """One difference: where (`section`, `entry`, `part`, offsets), what (`layer`, `field`,
+    `a`, `b`), why (`category`, `hint`, from the rule table) and what it moves (`pcrs`).
 
-    Offsets are absolute file offsets of the bytes on each side; inside a compressed ramdisk
-    they are offsets in its decompressed stream (the `path` then names the compression).
-    `length` is the number of bytes the difference spans on side a (None when not a byte span).
+    `length` is the number of bytes the difference spans on side a (None when not a span).
     """
 
-    path: str
+    section: str
     layer: str
     field: str
     a: Value
     b: Value
-    offset_a: int | None
-    offset_b: int | None
-    length: int | None
     category: str
-    pcrs: tuple[str, ...]
-    hint: str
+    pcrs: tuple[str, ...] = ()
+    hint: str = ""
+    entry: str | None = None
+    occurrence: int = 0
+    part: str | None = None
+    stream_a: str | None = None
+    stream_b: str | None = None
+    offset_a: int | None = None
+    offset_b: int | None = None
+    length: int | None = None
     package: str | None = None
 
     def __post_init__(self) -> None:
-        if self.layer not in LAYERS:
-            raise ValueError(f"unknown layer {self.layer!r}")
-        if self.category not in CATEGORIES:
-            raise ValueError(f"unknown category {self.category!r}")
+        r = rule(self.layer, self.field)  # raises for a kind of row the table does not declare
+        if self.category != r.category:
+            raise ValueError(f"{self.layer}/{self.field} is {r.category!r}, not {self.category!r}")
+
+    @property
+    def path(self) -> str:
+        """Where, for display: `ramdisk[1]:rootfs/bin/app:.debug_str` (never parsed back)."""
+        return display_path(self.section, self.entry, self.occurrence, self.part)
 
     @property
     def is_cause(self) -> bool:
         """False for `derived` rows, which only follow from another difference."""
         return self.category != "derived"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["pcrs"] = list(self.pcrs)
-        return d

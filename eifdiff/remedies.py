@@ -11,68 +11,26 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
 from eifdiff.load import LoadedImage
 from eifdiff.normalize import NAMES, Normalized, measure_normalized, parse_fixes
 from eifdiff.records import Divergence
+from eifdiff.report.model import Remaining, Remedy
+from eifdiff.rules import rule
 
 MAX_COMBINATION = 4  # combinations larger than this are not searched (2^7 would be possible)
 
 
 def _touches(d: Divergence) -> str | None:
-    """The normalization that would remove this divergence, if any."""
-    if d.layer == "cpio-entry":
-        if d.field == "mtime":
-            return "mtime"
-        if d.category == "ordering":
-            return "order"  # entry order, and where a hard-link group's payload sits
-        if d.category == "ownership":
-            return "owner"
-        if d.category == "inode":
-            return "inode"
-        if d.category == "permissions":
-            return "mode"
-        if d.field in ("gzip mtime", "gzip name"):
-            return "gzip"
-    if d.layer == "compression" and d.field in ("gzip mtime", "gzip name"):
-        return "gzip"
-    if d.layer == "metadata" and d.field == "BuildTime":
-        return "build-time"
-    return None
+    """The normalization that would remove this divergence, if any (from the rule table)."""
+    return rule(d.layer, d.field).normalization
 
 
 def applicable(divergences: Iterable[Divergence]) -> list[str]:
     """Names of the normalizations that touch at least one divergence, in canonical order."""
     found = {n for d in divergences if (n := _touches(d)) is not None}
     return [n for n in NAMES if n in found]
-
-
-@dataclass(frozen=True)
-class Remedy:
-    """The PCRs both images would have after a normalization, and whether they then match."""
-
-    name: str
-    kind: str  # "single", "smallest" (smallest fixing combination), "all", or "none" applies
-    pcrs_after: dict[str, dict[str, str]]
-    pcr_equal_after: dict[str, bool]
-    fixes: bool
-    identical_after: bool
-    remaining: tuple[dict[str, Any], ...] = ()
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name, "kind": self.kind, "pcrs_after": self.pcrs_after,
-            "pcr_equal_after": self.pcr_equal_after, "fixes": self.fixes,
-            "identical_after": self.identical_after,
-        }
-        if self.remaining:
-            out["remaining"] = list(self.remaining)
-        if self.note:
-            out["note"] = self.note
-        return out
 
 
 class _Evaluator:
@@ -105,15 +63,14 @@ def _remedy(names: Sequence[str], kind: str, result: tuple[Normalized, Normalize
     )
 
 
-def _remaining(divergences: Sequence[Divergence]) -> tuple[dict[str, Any], ...]:
+def _remaining(divergences: Sequence[Divergence]) -> tuple[Remaining, ...]:
     """Causes no normalization touches, by category, with an example and the usual fix."""
     left = [d for d in divergences if d.is_cause and _touches(d) is None and d.pcrs]
     counts = Counter(d.category for d in left)
     out = []
     for category, count in counts.most_common():
         example = next(d for d in left if d.category == category)
-        out.append({"category": category, "count": count, "example": example.path,
-                    "field": example.field, "hint": example.hint})
+        out.append(Remaining(category, count, example.path, example.field, example.hint))
     return tuple(out)
 
 
@@ -141,14 +98,14 @@ def find_remedies(a: LoadedImage, b: LoadedImage,
             if r.fixes:
                 note = ("re-archiving in another order renumbers inodes, so order alone is not "
                         "enough" if {"order", "inode"} <= set(combo) else "")
-                return (*out, Remedy(**{**r.__dict__, "note": note}))
+                return (*out, replace(r, note=note))
     everything = _remedy(names, "all", evaluate(names))
     remaining = _remaining(divergences)
     if not remaining:
-        remaining = ({"category": "unexplained", "count": 0, "example": "",
-                      "field": "", "hint": "normalizing everything still leaves the PCRs "
-                      "different; compare the normalized images with `eifdiff normalize`"},)
-    return (*out, Remedy(**{**everything.__dict__, "remaining": remaining}))
+        remaining = (Remaining("unexplained", 0, "", "", "normalizing everything still leaves "
+                               "the PCRs different; compare the normalized images with "
+                               "`eifdiff normalize`"),)
+    return (*out, replace(everything, remaining=remaining))
 
 
 def smallest_fix(remedies: Sequence[Remedy]) -> Remedy | None:

@@ -307,11 +307,13 @@ BINARIES = [
         The ELF files of the ramdisks that differ between the two builds: the ELF-level
         divergences with hints, their build IDs and embedded build paths (DWARF `comp_dir`,
         producer), the section-by-section comparison of one entry, and diffoscope's deep view of
-        it. Set `eif_a`, `eif_b` and optionally `entry` (`ramdisk[i]:path`; `None` means the
-        first divergent ELF entry) in the `parameters` cell.
+        it. Set `eif_a`, `eif_b` and optionally `entry` (an entry name such as
+        `rootfs/bin/app`, with `ramdisk`; `None` means the first divergent ELF entry) in the
+        `parameters` cell.
     """),
     imports(),
-    parameters("entry = None  # 'ramdisk[1]:rootfs/bin/app', or None for the first ELF entry"),
+    parameters("entry = None  # an entry name such as 'rootfs/bin/app', or None for the first\n"
+               "ramdisk = 'ramdisk[1]'  # the ramdisk holding `entry`"),
     HELPERS,
     OPEN,
     md("## ELF-level divergences"),
@@ -347,13 +349,13 @@ BINARIES = [
         shows each section's size in a, coloured by whether its bytes are equal.
     """),
     code("""
-        chosen = entry if entry is not None else (elf_paths[0] if elf_paths else None)
+        chosen = (ramdisk, entry, 0) if entry is not None else (elf_paths[0] if elf_paths else None)
         if chosen is None:
             display(Markdown("No ELF entry to open."))
             display(note_figure("sections of the chosen ELF entry", "no divergent ELF entries"))
         else:
-            display(Markdown(f"Entry **`{chosen}`**"))
-            secs = c.elf_sections(chosen)
+            display(Markdown(f"Entry **`{chosen[1]}`** of {chosen[0]}"))
+            secs = c.elf_sections(*chosen)
             display(secs.style.apply(shade_rows("equal"), axis=1)
                     .format({"sha256_a": short, "sha256_b": short}))
             named = secs[secs["section"] != ""]
@@ -364,7 +366,7 @@ BINARIES = [
             ax.invert_yaxis()
             ax.set_xscale("symlog")
             ax.set_xlabel("size in a (bytes); orange: bytes differ")
-            ax.set_title(f"sections of {chosen}")
+            ax.set_title(f"sections of {chosen[1]}")
             plt.show()
     """),
     md("## diffoscope's deep view"),
@@ -372,7 +374,7 @@ BINARIES = [
         if chosen is None:
             print("No ELF entry to compare with diffoscope.")
         else:
-            print(c.deep(chosen))
+            print(c.deep(*chosen))
     """),
     CLOSE,
 ]

@@ -68,7 +68,7 @@ def test_summaries(vectors_dir: Path) -> None:
     report = compare_files(_v(vectors_dir, "01-minimal-one-ramdisk"),
                            _v(vectors_dir, "04-signed"))
     assert report.a.size == 120764 and report.b.size == 142541
-    assert [s["name"] for s in report.b.sections] == [
+    assert [s.name for s in report.b.sections] == [
         "kernel", "cmdline", "metadata", "ramdisk[0]", "ramdisk[1]", "signature"]
     assert report.b.pcr_inputs["PCR8"] == ("signature",)
     assert report.a.pcr_inputs["PCR2"] == ()

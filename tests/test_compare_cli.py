@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eifdiff.compare import compare_files, exit_code
-from tests.diff.test_categories import make_eif
+from tests.builders import make_eif
 from tests.helpers import run_cli
 from tests.test_golden import golden_path, stable_part
 

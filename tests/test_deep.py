@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from eifdiff import deep
-from eifdiff.compare import Report, compare_files
-from eifdiff.deep import DeepOptions, diffoscope_command, entry_paths, run_diffoscope
-from eifdiff.report.json import report_json
+from eifdiff.compare import compare_files
+from eifdiff.deep import DeepOptions, diffoscope_command, entry_keys, run_diffoscope
+from eifdiff.report.model import Report, report_doc
 from eifdiff.report.text import report_text
-from tests.diff.test_categories import BOOT_CPIO, changed, cpio, customer_members, make_eif
+from tests.builders import BOOT_CPIO, changed, cpio, customer_members, make_eif
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def deep_report() -> Report:
 
 
 def test_deep_elf_build_path(deep_report: Report) -> None:
-    doc = report_json(deep_report)
+    doc = report_doc(deep_report)
     assert list(doc["deep"]) == [APP]
     text = doc["deep"][APP]
     assert DIR_A in text and DIR_B in text
@@ -59,13 +59,13 @@ def test_deep_cli_text(tmp_path: Path) -> None:
 def test_deep_only_for_content_differences() -> None:
     """Header-only differences (mtimes) have nothing for diffoscope to compare."""
     report = compare_files(*_pair("cpio-mtime"), deep=DeepOptions())
-    assert report.deep == {} and "deep" not in report_json(report)
+    assert report.deep == {} and "deep" not in report_doc(report)
 
 
-def test_entry_paths(deep_report: Report) -> None:
-    assert entry_paths(deep_report.divergences) == [APP]
+def test_entry_keys(deep_report: Report) -> None:
+    assert entry_keys(deep_report.divergences) == [("ramdisk[1]", "rootfs/bin/app", 0)]
     mtime = compare_files(*_pair("cpio-mtime")).divergences
-    assert entry_paths(mtime) == []
+    assert entry_keys(mtime) == []
 
 
 def test_deep_bounds(tmp_path: Path) -> None:

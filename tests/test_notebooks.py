@@ -17,14 +17,16 @@ import papermill
 import pytest
 
 from eifdiff.notebook import Comparison
+from tests.builders import awkward_pair
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = REPO_ROOT / "notebooks"
 GENERATOR = REPO_ROOT / "scripts" / "make_notebooks.py"
 
 NOTEBOOKS = ("01-overview", "02-ramdisk-entries", "03-binaries", "04-remedies", "05-packages")
-# Each notebook on a pair it is about and on the identical pair (its empty states); the
-# overview on both of those pairs. Eleven runs, in parallel threads.
+# Each notebook on a pair it is about, on the identical pair (its empty states) and on a pair
+# of awkward names in a compressed ramdisk (tests/builders.py); in parallel threads.
+AWKWARD = "awkward"
 PAIRS = {
     "01-overview": ("elf-build-path", "cpio-order", "identical"),
     "02-ramdisk-entries": ("cpio-order", "identical"),
@@ -32,7 +34,7 @@ PAIRS = {
     "04-remedies": ("cpio-order", "identical"),
     "05-packages": ("packages", "identical"),
 }
-RUNS = [(nb, pair) for nb in NOTEBOOKS for pair in PAIRS[nb]]
+RUNS = [(nb, pair) for nb in NOTEBOOKS for pair in (*PAIRS[nb], AWKWARD)]
 
 # What a notebook may do with the Comparison `c`: the public API, nothing else.
 PUBLIC = {
@@ -138,14 +140,15 @@ def test_notebook_uses_only_the_public_api(name: str) -> None:
 
 
 # --- headless runs -------------------------------------------------------------------------------
-def _execute(name: str, pair: str, out_dir: str) -> tuple[str, str | None]:
+def _execute(name: str, pair: str, files: tuple[str, str], out_dir: str
+             ) -> tuple[str, str | None]:
     """Run one notebook with papermill (in a worker thread; each run has its own kernel);
     return the output path and the papermill error, if any."""
     out = Path(out_dir) / f"{name}--{pair}.ipynb"
     try:
         papermill.execute_notebook(
             str(NB_DIR / f"{name}.ipynb"), str(out),
-            parameters={"eif_a": f"../samples/{pair}/a.eif", "eif_b": f"../samples/{pair}/b.eif"},
+            parameters={"eif_a": files[0], "eif_b": files[1]},
             kernel_name="python3", cwd=str(NB_DIR), progress_bar=False, log_output=False,
             execution_timeout=120)
     except Exception as exc:  # the output notebook still holds the failing cell
@@ -158,6 +161,10 @@ def executed(tmp_path_factory: pytest.TempPathFactory
              ) -> dict[tuple[str, str], tuple[str, str | None]]:
     """Every (notebook, pair) run, in parallel threads (the kernels are separate processes)."""
     out_dir = tmp_path_factory.mktemp("notebooks")
+    odd = awkward_pair(tmp_path_factory.mktemp("awkward"))
+    files = {pair: (f"../samples/{pair}/a.eif", f"../samples/{pair}/b.eif")
+             for pair in {p for _, p in RUNS}}
+    files[AWKWARD] = (str(odd[0]), str(odd[1]))
     workers = min(len(RUNS), max(3, (os.cpu_count() or 1) + 1))
     with pytest.MonkeyPatch.context() as mp, ThreadPoolExecutor(workers) as pool:
         mp.setenv("MPLBACKEND", "Agg")  # inherited by the kernels
@@ -165,7 +172,8 @@ def executed(tmp_path_factory: pytest.TempPathFactory
         # process already in NB_DIR, whatever a thread restores is NB_DIR too, and the original
         # directory comes back when this context ends.
         mp.chdir(NB_DIR)
-        futures = {run: pool.submit(_execute, *run, str(out_dir)) for run in RUNS}
+        futures = {run: pool.submit(_execute, *run, files[run[1]], str(out_dir))
+                   for run in RUNS}
         return {run: f.result() for run, f in futures.items()}
 
 
@@ -178,7 +186,7 @@ def test_notebook_runs(name: str, pair: str,
     errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
     assert not errors and failure is None, errors or failure
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and f"../samples/{pair}/a.eif" in injected[0].source
+    assert injected and (pair == AWKWARD or f"../samples/{pair}/a.eif" in injected[0].source)
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("<table" in h for h in html), f"{name} on {pair}: no HTML table"
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} on {pair}: no figure"

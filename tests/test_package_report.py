@@ -46,7 +46,7 @@ def test_content_rows_of_changed_packages_say_so(report) -> None:
 
 
 def test_known_bad_xz_warns_for_the_side_that_has_it(report) -> None:
-    assert [(w["side"], w["name"], w["version"], w["advisory"]) for w in report.warnings] == [
+    assert [(w.side, w.name, w.version, w.advisory) for w in report.warnings] == [
         ("b", "xz-utils", "5.6.1-1", "CVE-2024-3094")]
 
 

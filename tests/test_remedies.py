@@ -16,10 +16,11 @@ import pytest
 
 from eifdiff.build import build_eif
 from eifdiff.cli import main
-from eifdiff.compare import Report, compare_files
+from eifdiff.compare import compare_files
 from eifdiff.formats.cpio import S_IFDIR, S_IFREG, CpioMember, read_archive, write_archive
 from eifdiff.load import load
 from eifdiff.remedies import Remedy, smallest_fix
+from eifdiff.report.model import Report
 from tests.helpers import small_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,10 +190,10 @@ def test_no_remedy_claims_a_fix(pair: str, tmp_path: Path) -> None:
     last = report.remedies[-1]
     assert last.kind in ("none", "all")
     assert not all(last.pcr_equal_after.values())
-    categories = {x["category"] for x in last.remaining}
+    categories = {x.category for x in last.remaining}
     assert NOT_FIXABLE[pair] <= categories, last.remaining
     for x in last.remaining:
-        assert x["hint"] and x["count"] >= 1 and x["example"], x
+        assert x.hint and x.count >= 1 and x.example, x
     listed = cli_remedies(a, b)
     assert not any(r["fixes"] for r in listed)
     assert {x["category"] for x in listed[-1]["remaining"]} == categories
@@ -208,8 +209,8 @@ def test_content_and_mtime_pair_reports_mtime_as_partial(tmp_path: Path) -> None
     singles = [r for r in report.remedies if r.kind == "single"]
     assert [r.name for r in singles] == ["mtime"] and not singles[0].fixes
     assert report.remedies[-1].kind == "all"
-    assert [x["category"] for x in report.remedies[-1].remaining] == ["content"]
-    assert report.remedies[-1].remaining[0]["example"].endswith("app/main.py")
+    assert [x.category for x in report.remedies[-1].remaining] == ["content"]
+    assert report.remedies[-1].remaining[0].example.endswith("app/main.py")
 
 
 # ---------------------------------------------------------------------------------------------

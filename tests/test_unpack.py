@@ -14,7 +14,7 @@ from eifdiff.errors import EifdiffError
 from eifdiff.formats.cpio import S_IFDIR, S_IFLNK, S_IFREG, CpioMember
 from eifdiff.load import load
 from eifdiff.unpack import unpack
-from tests.diff.test_categories import BOOT_CPIO, cpio, make_eif
+from tests.builders import BOOT_CPIO, cpio, make_eif
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eifdiff import rules as R
 from eifdiff.diff.container import diff_container
 from eifdiff.diff.ramdisk import diff_ramdisks
-from eifdiff.diff.rows import pcr_map, row
+from eifdiff.diff.rows import Where, pcr_map
 from eifdiff.diff.sections import diff_cmdline, diff_kernel, diff_metadata, diff_signature
 from eifdiff.diff.spans import equal
 from eifdiff.errors import Anomaly
@@ -84,9 +85,9 @@ def diff_images(a: LoadedImage, b: LoadedImage,
     if (sa is None) != (sb is None):
         present = (a if sa is not None else b).image.signature
         if present is not None:
-            rows.append(row("signature", "signature", "certificate",
-                            present.pcr8 if sa is not None else None,
-                            present.pcr8 if sb is not None else None, "signature", ("PCR8",)))
+            rows.append(Where("signature", ("PCR8",)).row(
+                R.SIG, R.CERTIFICATE, present.pcr8 if sa is not None else None,
+                present.pcr8 if sb is not None else None))
     inner = ramdisks if ramdisks is not None else diff_ramdisk_pairs(a, b)
     rows += inner.divergences
     anomalies += inner.anomalies

@@ -7,7 +7,8 @@ import io
 import re
 from collections.abc import Callable, Iterator
 
-from eifdiff.diff.rows import epoch, row
+from eifdiff import rules as R
+from eifdiff.diff.rows import Where, epoch
 from eifdiff.diff.spans import first_difference, last_difference, replace_all
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import decompress_to, parse_gzip_header
@@ -42,74 +43,74 @@ STRING_SECTIONS = (".comment", ".modinfo")
 class Explainer:
     """Turns one pair of differing entry payloads into rows; collects parse anomalies."""
 
-    def __init__(self, pcrs: tuple[str, ...],
-                 read: Callable[[int], None] = lambda n: None) -> None:
-        self.pcrs = pcrs
+    def __init__(self, read: Callable[[int], None] = lambda n: None) -> None:
         self.read = read  # told of bytes read, so the caller can drop resident pages
         self.anomalies: list[Anomaly] = []
 
     def explain(
-        self, path: str, mode: int, a: memoryview, b: memoryview, off_a: int, off_b: int
+        self, at: Where, mode: int, a: memoryview, b: memoryview, off_a: int, off_b: int
     ) -> Iterator[Divergence]:
+        """Rows for one entry (located by `at`) whose payloads `a` and `b` differ; `off_a` and
+        `off_b` are where the payloads start, in each side's offset space."""
         if (mode & S_IFMT) == S_IFLNK:
-            yield row(path, "cpio-entry", "symlink target", bytes(a).decode("utf-8", "replace"),
-                      bytes(b).decode("utf-8", "replace"), "content", self.pcrs,
-                      offset_a=off_a, offset_b=off_b, length=len(a))
+            yield at.row(R.CPIO, R.SYMLINK_TARGET, bytes(a).decode("utf-8", "replace"),
+                         bytes(b).decode("utf-8", "replace"), offset_a=off_a, offset_b=off_b,
+                         length=len(a))
             return
         if is_elf(a) and is_elf(b):
-            yield from self._elf(path, a, b, off_a, off_b)
+            yield from self._elf(at, a, b, off_a, off_b)
             return
-        if path.endswith(".pyc"):
-            rows = list(self._pyc(path, a, b, off_a, off_b))
+        if (at.entry or "").endswith(".pyc"):
+            rows = list(self._pyc(at, a, b, off_a, off_b))
             if rows:
                 yield from rows
                 return
         if bytes(a[:2]) == b"\x1f\x8b" and bytes(b[:2]) == b"\x1f\x8b":
-            rows = list(self._gzip(path, a, b, off_a, off_b))
+            rows = list(self._gzip(at, a, b, off_a, off_b))
             if rows:
                 yield from rows
                 return
         if bytes(a[: len(AUX_CACHE)]) == AUX_CACHE == bytes(b[: len(AUX_CACHE)]):
-            yield self._content(path, "ldconfig aux-cache", a, b, off_a, off_b, "inode")
+            yield self._content(at, R.AUX_CACHE, a, b, off_a, off_b)
             return
         if _only_timestamps_differ(a, b):
-            yield self._content(path, "timestamps in text", a, b, off_a, off_b, "timestamp")
+            yield self._content(at, R.TEXT_TIMES, a, b, off_a, off_b)
             return
-        field = "log" if "/var/log/" in f"/{path.partition(':')[2]}" else "content"
-        yield self._content(path, field, a, b, off_a, off_b)
+        field = R.LOG if "/var/log/" in f"/{at.entry}" else R.CONTENT
+        yield self._content(at, field, a, b, off_a, off_b)
 
-    def _content(self, path: str, field: str, a: memoryview, b: memoryview, off_a: int,
-                 off_b: int, category: str = "content") -> Divergence:
+    def _content(self, at: Where, field: str, a: memoryview, b: memoryview, off_a: int,
+                 off_b: int) -> Divergence:
         """A row spanning the first to the last differing byte of side a."""
         first = first_difference(a, b, self.read)
-        at = 0 if first is None else first
+        start = 0 if first is None else first
         last = last_difference(a, b, self.read)[0] if len(a) == len(b) else len(a) - 1
-        return row(path, "cpio-entry", field, f"{len(a)} bytes", f"{len(b)} bytes", category,
-                   self.pcrs, offset_a=off_a + at, offset_b=off_b + at,
-                   length=max(last - at + 1, 0))
+        return at.row(R.CPIO, field, f"{len(a)} bytes", f"{len(b)} bytes",
+                      offset_a=off_a + start, offset_b=off_b + start,
+                      length=max(last - start + 1, 0))
 
-    def _pyc(self, path: str, a: memoryview, b: memoryview, off_a: int,
+    def _pyc(self, at: Where, a: memoryview, b: memoryview, off_a: int,
              off_b: int) -> Iterator[Divergence]:
         ha, hb = parse_pyc_header(a), parse_pyc_header(b)
         if ha is None or hb is None or a[PYC_HEADER:] != b[PYC_HEADER:]:
             return  # the code itself differs: content
         if ha.magic != hb.magic or ha.flags != hb.flags:
-            yield row(path, "cpio-entry", "pyc header", f"magic {ha.magic} flags {ha.flags}",
-                      f"magic {hb.magic} flags {hb.flags}", "content", self.pcrs,
-                      offset_a=off_a, offset_b=off_b, length=8)
+            yield at.row(R.CPIO, R.PYC_HEADER, f"magic {ha.magic} flags {ha.flags}",
+                         f"magic {hb.magic} flags {hb.flags}", offset_a=off_a, offset_b=off_b,
+                         length=8)
             return
         if ha.source_mtime != hb.source_mtime:
-            yield row(path, "cpio-entry", "pyc source mtime", epoch(ha.source_mtime or 0),
-                      epoch(hb.source_mtime or 0), "timestamp", self.pcrs,
-                      offset_a=off_a + 8, offset_b=off_b + 8, length=4)
+            yield at.row(R.CPIO, R.PYC_SOURCE_MTIME, epoch(ha.source_mtime or 0),
+                         epoch(hb.source_mtime or 0), offset_a=off_a + 8, offset_b=off_b + 8,
+                         length=4)
         if ha.source_size != hb.source_size:
-            yield row(path, "cpio-entry", "pyc source size", ha.source_size, hb.source_size,
-                      "content", self.pcrs, offset_a=off_a + 12, offset_b=off_b + 12, length=4)
+            yield at.row(R.CPIO, R.PYC_SOURCE_SIZE, ha.source_size, hb.source_size,
+                         offset_a=off_a + 12, offset_b=off_b + 12, length=4)
         if ha.source_hash != hb.source_hash:
-            yield row(path, "cpio-entry", "pyc source hash", ha.source_hash, hb.source_hash,
-                      "content", self.pcrs, offset_a=off_a + 8, offset_b=off_b + 8, length=8)
+            yield at.row(R.CPIO, R.PYC_SOURCE_HASH, ha.source_hash, hb.source_hash,
+                         offset_a=off_a + 8, offset_b=off_b + 8, length=8)
 
-    def _gzip(self, path: str, a: memoryview, b: memoryview, off_a: int,
+    def _gzip(self, at: Where, a: memoryview, b: memoryview, off_a: int,
               off_b: int) -> Iterator[Divergence]:
         try:
             ga, gb = parse_gzip_header(a), parse_gzip_header(b)
@@ -122,65 +123,66 @@ class Explainer:
             return
         if outs[0] != outs[1]:
             return  # decompressed content differs: content
-        yield from gzip_header_rows(path, "cpio-entry", ga, gb, self.pcrs, off_a, off_b)
+        yield from gzip_header_rows(at, R.CPIO, ga, gb, off_a, off_b)
         if bytes(a[ga.header_size :]) != bytes(b[gb.header_size :]):
-            yield row(path, "cpio-entry", "compressed bytes", f"{len(a)} bytes",
-                      f"{len(b)} bytes", "compression", self.pcrs, offset_a=off_a + ga.header_size,
-                      offset_b=off_b + gb.header_size)
+            yield at.row(R.CPIO, R.RECOMPRESSED, f"{len(a)} bytes", f"{len(b)} bytes",
+                         offset_a=off_a + ga.header_size, offset_b=off_b + gb.header_size)
 
-    def _elf(self, path: str, a: memoryview, b: memoryview, off_a: int,
+    def _elf(self, at: Where, a: memoryview, b: memoryview, off_a: int,
              off_b: int) -> Iterator[Divergence]:
         facts = []
-        for side, data, off in (("a", a, off_a), ("b", b, off_b)):
+        for side, data, off, stream in (("a", a, off_a, at.stream_a), ("b", b, off_b, at.stream_b)):
             try:
                 facts.append(elf_facts(data))
             except FormatError as exc:
-                self.anomalies.append(Anomaly(f"{side}:{path}", exc.detail, off))
+                self.anomalies.append(Anomaly(at.section, exc.detail, off, stream, at.entry,
+                                              at.occurrence, side=side))
         if len(facts) < 2:
-            yield self._content(path, "content", a, b, off_a, off_b)
+            yield self._content(at, R.CONTENT, a, b, off_a, off_b)
             return
-        yield from ElfComparison(path, self.pcrs, facts[0], facts[1], a, b, off_a, off_b).rows()
+        yield from ElfComparison(at, facts[0], facts[1], a, b, off_a, off_b).rows()
 
 
-def gzip_header_rows(path: str, layer: str, ga: object, gb: object, pcrs: tuple[str, ...],
-                     off_a: int, off_b: int) -> Iterator[Divergence]:
+def gzip_header_rows(at: Where, layer: str, ga: object, gb: object, off_a: int, off_b: int,
+                     part: str | None = None) -> Iterator[Divergence]:
     """Rows for differing gzip header fields (mtime, name, level flag, OS)."""
     from eifdiff.formats.compression import GzipHeader
 
     assert isinstance(ga, GzipHeader) and isinstance(gb, GzipHeader)
     if ga.mtime != gb.mtime:
-        yield row(path, layer, "gzip mtime", epoch(ga.mtime), epoch(gb.mtime), "timestamp", pcrs,
-                  offset_a=off_a + 4, offset_b=off_b + 4, length=4)
+        yield at.row(layer, R.GZIP_MTIME, epoch(ga.mtime), epoch(gb.mtime), part=part,
+                     offset_a=off_a + 4, offset_b=off_b + 4, length=4)
     if ga.name != gb.name:
-        yield row(path, layer, "gzip name", ga.name, gb.name, "build-path", pcrs,
-                  offset_a=off_a + (ga.name_offset or 3), offset_b=off_b + (gb.name_offset or 3),
-                  length=len(ga.name or "") + (1 if ga.name else 0) or None)
+        yield at.row(layer, R.GZIP_NAME, ga.name, gb.name, part=part,
+                     offset_a=off_a + (ga.name_offset or 3),
+                     offset_b=off_b + (gb.name_offset or 3),
+                     length=len(ga.name or "") + (1 if ga.name else 0) or None)
     if ga.xfl != gb.xfl:
-        yield row(path, layer, "gzip level", ga.level_hint, gb.level_hint, "compression", pcrs,
-                  offset_a=off_a + 8, offset_b=off_b + 8, length=1)
+        yield at.row(layer, R.GZIP_LEVEL, ga.level_hint, gb.level_hint, part=part,
+                     offset_a=off_a + 8, offset_b=off_b + 8, length=1)
     if ga.os != gb.os:
-        yield row(path, layer, "gzip os", ga.os, gb.os, "compression", pcrs,
-                  offset_a=off_a + 9, offset_b=off_b + 9, length=1)
+        yield at.row(layer, R.GZIP_OS, ga.os, gb.os, part=part, offset_a=off_a + 9,
+                     offset_b=off_b + 9, length=1)
     if ga.comment != gb.comment:
-        yield row(path, layer, "gzip comment", ga.comment, gb.comment, "compression", pcrs,
-                  offset_a=off_a, offset_b=off_b)
+        yield at.row(layer, R.GZIP_COMMENT, ga.comment, gb.comment, part=part,
+                     offset_a=off_a, offset_b=off_b)
 
 
 class ElfComparison:
     """Attribute an ELF pair's differing sections to build paths, the build-id, or content."""
 
-    def __init__(self, path: str, pcrs: tuple[str, ...], fa: ElfFacts, fb: ElfFacts,
+    def __init__(self, at: Where, fa: ElfFacts, fb: ElfFacts,
                  a: memoryview, b: memoryview, off_a: int, off_b: int) -> None:
-        self.path, self.pcrs, self.fa, self.fb = path, pcrs, fa, fb
+        self.at, self.fa, self.fb = at, fa, fb
         self.a, self.b, self.off_a, self.off_b = a, b, off_a, off_b
         self.substitutions: list[tuple[bytes, bytes]] = []
 
-    def _row(self, sub: str, field: str, x: object, y: object, category: str,
+    def _row(self, part: str | None, field: str, x: object, y: object,
              oa: int | None = None, ob: int | None = None, length: int | None = None
              ) -> Divergence:
-        return row(f"{self.path}:{sub}" if sub else self.path, "elf", field, x, y, category,
-                   self.pcrs, offset_a=None if oa is None else self.off_a + oa,
-                   offset_b=None if ob is None else self.off_b + ob, length=length)
+        return self.at.row(R.ELF, field, x, y, part=part,
+                           offset_a=None if oa is None else self.off_a + oa,
+                           offset_b=None if ob is None else self.off_b + ob, length=length)
 
     @staticmethod
     def _string_at(facts: ElfFacts, data: memoryview, section: str, value: str) -> int | None:
@@ -205,23 +207,24 @@ class ElfComparison:
             if x.value == y.value:
                 continue
             if key[1] == "DW_AT_comp_dir":
-                self.substitutions.append((x.value.encode(), y.value.encode()))
-                category = "build-path"
+                if x.value and y.value:
+                    self.substitutions.append((x.value.encode(), y.value.encode()))
+                field = R.COMP_DIR
             else:
                 explained = self._explained_by_paths(x.value.encode(), y.value.encode())
-                category = "build-path" if explained else "content"
-            out.append(self._row(x.section, key[1], x.value, y.value, category,
+                field = R.DWARF_PATH if explained else R.DWARF_ATTRIBUTE
+            out.append(self._row(key[1], field, x.value, y.value,
                                  self._string_at(fa, self.a, x.section, x.value),
                                  self._string_at(fb, self.b, y.section, y.value),
                                  len(x.value.encode())))
         if len({k[0] for k in da}) != len({k[0] for k in db}):
-            out.append(self._row("", "DWARF units", len({k[0] for k in da}),
-                                 len({k[0] for k in db}), "content"))
+            out.append(self._row(None, R.DWARF_UNITS, len({k[0] for k in da}),
+                                 len({k[0] for k in db})))
         if fa.build_id != fb.build_id:
             sa, sb = fa.section(".note.gnu.build-id"), fb.section(".note.gnu.build-id")
             # the note: 12-byte header, "GNU\0", then the id itself
-            out.append(self._row(".note.gnu.build-id", "build-id", fa.build_id, fb.build_id,
-                                 "build-id", sa.offset + 16 if sa else None,
+            out.append(self._row(".note.gnu.build-id", R.BUILD_ID, fa.build_id, fb.build_id,
+                                 sa.offset + 16 if sa else None,
                                  sb.offset + 16 if sb else None,
                                  sa.size - 16 if sa else None))
         for name in STRING_SECTIONS:
@@ -229,14 +232,15 @@ class ElfComparison:
             y = fb.comment if name == ".comment" else fb.modinfo
             if x != y:
                 sa, sb = fa.section(name), fb.section(name)
-                out.append(self._row(name, name, "; ".join(x), "; ".join(y), "content",
+                field = R.COMMENT if name == ".comment" else R.MODINFO
+                out.append(self._row(name, field, "; ".join(x), "; ".join(y),
                                      sa.offset if sa else None, sb.offset if sb else None,
                                      sa.size if sa else None))
         out += self._sections()
         if not out:
             first = first_difference(self.a, self.b)
-            out.append(self._row("", "bytes outside sections", f"{len(self.a)} bytes",
-                                 f"{len(self.b)} bytes", "content", first, first))
+            out.append(self._row(None, R.OUTSIDE_SECTIONS, f"{len(self.a)} bytes",
+                                 f"{len(self.b)} bytes", first, first))
         yield from out
 
     def _sections(self) -> Iterator[Divergence]:
@@ -247,9 +251,9 @@ class ElfComparison:
         for name in dict.fromkeys([*by_a, *by_b]):
             sa, sb = by_a.get(name), by_b.get(name)
             if sa is None or sb is None:
-                yield self._row(name, "section", sa and sa.size, sb and sb.size,
-                                "added" if sa is None else "removed",
-                                sa.offset if sa else None, sb.offset if sb else None)
+                yield self._row(name, R.SECTION_ADDED if sa is None else R.SECTION_REMOVED,
+                                sa and sa.size, sb and sb.size, sa.offset if sa else None,
+                                sb.offset if sb else None)
                 continue
             moved = moved or sa.offset != sb.offset
             if sa.sha256 == sb.sha256 or name == ".note.gnu.build-id" or \
@@ -259,11 +263,11 @@ class ElfComparison:
             y = bytes(self.b[sb.offset : sb.offset + sb.size])
             if self._explained_by_paths(x, y) or (
                     self.substitutions and name.startswith(DEBUG_PREFIXES)):
-                category = "build-path"
+                field = R.SECTION_PATHS
             else:
-                category = "content"
-            yield self._row(name, "section bytes", f"{sa.size} bytes", f"{sb.size} bytes",
-                            category, sa.offset, sb.offset, sa.size)
+                field = R.SECTION_BYTES
+            yield self._row(name, field, f"{sa.size} bytes", f"{sb.size} bytes", sa.offset,
+                            sb.offset, sa.size)
         if moved or fa.section_header_offset != fb.section_header_offset:
-            yield self._row("", "section offsets", fa.section_header_offset,
-                            fb.section_header_offset, "derived")
+            yield self._row(None, R.SECTION_OFFSETS, fa.section_header_offset,
+                            fb.section_header_offset)

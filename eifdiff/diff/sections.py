@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from eifdiff.diff.rows import row
+from eifdiff import rules as R
+from eifdiff.diff.rows import Where
 from eifdiff.diff.spans import equal, first_difference, last_difference
 from eifdiff.formats.eif import Section
 from eifdiff.formats.kernel import KernelVersion
@@ -14,7 +15,9 @@ from eifdiff.formats.metadata import Metadata
 from eifdiff.image import SignatureInfo
 from eifdiff.records import Divergence
 
-_TIME_KEYS = ("Created", "LastTagTime", "BuildTime")
+_TIME_FIELDS = {"BuildTime": R.BUILD_TIME, "Created": R.DOCKER_TIME, "LastTagTime": R.DOCKER_TIME}
+METADATA = Where("metadata")
+SIGNATURE = Where("signature")
 
 
 def _flatten(prefix: str, v: Any) -> dict[str, Any]:
@@ -39,8 +42,8 @@ def diff_metadata(
     if raw_a == raw_b:
         return
     if ma is None or mb is None:
-        yield row("metadata", "metadata", "bytes", f"{len(raw_a)} bytes", f"{len(raw_b)} bytes",
-                  "metadata", offset_a=sa.data_offset, offset_b=sb.data_offset)
+        yield METADATA.row(R.META, R.METADATA_BYTES, f"{len(raw_a)} bytes", f"{len(raw_b)} bytes",
+                           offset_a=sa.data_offset, offset_b=sb.data_offset)
         return
     fields_a = {**{k: v for k, v in zip(
         ("ImageName", "ImageVersion"), (ma.image_name, ma.image_version), strict=True)},
@@ -56,16 +59,16 @@ def diff_metadata(
         if va == vb:
             continue
         leaf = key.rsplit(".", 1)[-1]
-        category = "timestamp" if leaf in _TIME_KEYS else "metadata"
+        field = _TIME_FIELDS.get(leaf, R.METADATA_VALUE)
         oa = _locate(raw_a, leaf, va) if va is not missing else None
         ob = _locate(raw_b, leaf, vb) if vb is not missing else None
         shown_a = None if va is missing else (va if isinstance(va, str) else json.dumps(va))
         shown_b = None if vb is missing else (vb if isinstance(vb, str) else json.dumps(vb))
-        yield row("metadata", "metadata", key, shown_a, shown_b, category,
-                  offset_a=None if oa is None else sa.data_offset + oa,
-                  offset_b=None if ob is None else sb.data_offset + ob,
-                  length=len(json.dumps(va, ensure_ascii=False).encode()) if oa is not None
-                  else None)
+        yield METADATA.row(R.META, field, shown_a, shown_b, part=key,
+                           offset_a=None if oa is None else sa.data_offset + oa,
+                           offset_b=None if ob is None else sb.data_offset + ob,
+                           length=len(json.dumps(va, ensure_ascii=False).encode())
+                           if oa is not None else None)
 
 
 def _cert_label(s: SignatureInfo) -> str:
@@ -82,21 +85,21 @@ def diff_signature(
         return  # a signature on one side only is a section-level added/removed row
     oa, ob = sa.data_offset, sb.data_offset
     if ia is None or ib is None:
-        yield row("signature", "signature", "bytes", f"{len(raw_a)} bytes", f"{len(raw_b)} bytes",
-                  "signature", offset_a=oa, offset_b=ob)
+        yield SIGNATURE.row(R.SIG, R.SIGNATURE_BYTES, f"{len(raw_a)} bytes",
+                            f"{len(raw_b)} bytes", offset_a=oa, offset_b=ob)
         return
     if ia.certificate_pem != ib.certificate_pem:
-        yield row("signature", "signature", "certificate", _cert_label(ia), _cert_label(ib),
-                  "signature", ("PCR8",) if ia.pcr8 != ib.pcr8 else (),
-                  offset_a=oa, offset_b=ob)
+        yield SIGNATURE.row(R.SIG, R.CERTIFICATE, _cert_label(ia), _cert_label(ib),
+                            pcrs=("PCR8",) if ia.pcr8 != ib.pcr8 else (), offset_a=oa,
+                            offset_b=ob)
     if ia.algorithm != ib.algorithm:
-        yield row("signature", "signature", "algorithm", ia.algorithm, ib.algorithm, "signature",
-                  offset_a=oa, offset_b=ob)
+        yield SIGNATURE.row(R.SIG, R.ALGORITHM, ia.algorithm, ib.algorithm, offset_a=oa,
+                            offset_b=ob)
     if ia.register_value != ib.register_value:
-        yield row("signature", "signature", "signed PCR0", ia.register_value, ib.register_value,
-                  "derived", offset_a=oa, offset_b=ob)
-    yield row("signature", "signature", "signature", f"{len(raw_a)} bytes",
-              f"{len(raw_b)} bytes", "signature", offset_a=oa, offset_b=ob, length=len(raw_a))
+        yield SIGNATURE.row(R.SIG, R.SIGNED_PCR0, ia.register_value, ib.register_value,
+                            offset_a=oa, offset_b=ob)
+    yield SIGNATURE.row(R.SIG, R.SIGNATURE, f"{len(raw_a)} bytes", f"{len(raw_b)} bytes",
+                        offset_a=oa, offset_b=ob, length=len(raw_a))
 
 
 def diff_kernel(
@@ -108,21 +111,21 @@ def diff_kernel(
     if equal(data_a, data_b):
         return
     explained_a = explained_b = None
+    kernel = Where("kernel", pcrs)
     if va is not None and vb is not None and va.text != vb.text:
         oa, ob = sa.data_offset + va.offset, sb.data_offset + vb.offset
-        parts = (("release", "content"), ("build_host", "build-host"),
-                 ("build_number", "build-host"), ("build_date", "timestamp"))
+        parts = (("release", R.RELEASE), ("build_host", R.BUILD_HOST),
+                 ("build_number", R.BUILD_NUMBER), ("build_date", R.BUILD_DATE))
         found = False
-        for attr, category in parts:
+        for attr, field in parts:
             x, y = getattr(va, attr), getattr(vb, attr)
             if x != y:
                 found = True
-                yield row("kernel", "kernel", attr.replace("_", " "), x, y, category, pcrs,
-                          offset_a=oa + va.text.find(x) if x else oa,
-                          offset_b=ob + vb.text.find(y) if y else ob, length=len(x))
+                yield kernel.row(R.KERNEL, field, x, y, offset_a=oa + va.text.find(x) if x else oa,
+                                 offset_b=ob + vb.text.find(y) if y else ob, length=len(x))
         if not found:
-            yield row("kernel", "kernel", "version string", va.text, vb.text, "content", pcrs,
-                      offset_a=oa, offset_b=ob, length=len(va.text))
+            yield kernel.row(R.KERNEL, R.VERSION_STRING, va.text, vb.text, offset_a=oa,
+                             offset_b=ob, length=len(va.text))
         # a longer string on one side overwrites what follows the shorter one's NUL
         span = (min(va.offset, vb.offset),
                 max(va.offset + len(va.text), vb.offset + len(vb.text)) + 1)
@@ -134,11 +137,11 @@ def diff_kernel(
         and explained_a[0] <= first and last_a < explained_a[1] and last_b < explained_b[1]
     )
     if not inside:
-        yield row("kernel", "kernel", "image bytes", f"{len(data_a)} bytes",
-                  f"{len(data_b)} bytes", "content", pcrs,
-                  offset_a=None if first is None else sa.data_offset + first,
-                  offset_b=None if first is None else sb.data_offset + first,
-                  length=len(data_a))
+        yield kernel.row(R.KERNEL, R.IMAGE_BYTES, f"{len(data_a)} bytes",
+                         f"{len(data_b)} bytes",
+                         offset_a=None if first is None else sa.data_offset + first,
+                         offset_b=None if first is None else sb.data_offset + first,
+                         length=len(data_a))
 
 
 def diff_cmdline(
@@ -152,6 +155,7 @@ def diff_cmdline(
     def key(t: str) -> str:
         return t.split("=", 1)[0]
 
+    here = Where("cmdline", pcrs)
     ka = {key(t): t for t in ta}
     kb = {key(t): t for t in tb}
     found = False
@@ -159,11 +163,11 @@ def diff_cmdline(
         x, y = ka.get(k), kb.get(k)
         if x != y:
             found = True
-            yield row("cmdline", "cmdline", "token", x, y, "cmdline", pcrs,
-                      offset_a=sa.data_offset + text_a.find(x) if x else None,
-                      offset_b=sb.data_offset + text_b.find(y) if y else None,
-                      length=len(x) if x else None)
+            yield here.row(R.CMDLINE, R.TOKEN, x, y, part=k,
+                           offset_a=sa.data_offset + text_a.find(x) if x else None,
+                           offset_b=sb.data_offset + text_b.find(y) if y else None,
+                           length=len(x) if x else None)
     if not found:
-        field = "order" if sorted(ta) == sorted(tb) else "whitespace"
-        yield row("cmdline", "cmdline", field, text_a, text_b, "cmdline", pcrs,
-                  offset_a=sa.data_offset, offset_b=sb.data_offset, length=len(text_a))
+        field = R.TOKEN_ORDER if sorted(ta) == sorted(tb) else R.WHITESPACE
+        yield here.row(R.CMDLINE, field, text_a, text_b, offset_a=sa.data_offset,
+                       offset_b=sb.data_offset, length=len(text_a))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eifdiff.errors import Anomaly
 
@@ -136,11 +136,13 @@ def data_checksum(data: bytes | memoryview) -> int:
 def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
     stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
+    stream: str | None = None,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
 
     Never raises on bad data: the read stops at the first damaged header and the damage becomes
-    an `Anomaly` naming `path` and the absolute offset; entries read before it are kept. With
+    an `Anomaly` naming the section `path` and the offset (in the decompressed `stream` when
+    given, else absolute); entries read before it are kept. With
     `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
     archive that follows) ends the read quietly; `end` then points at it. `release` is called
     after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
@@ -195,9 +197,9 @@ def read_archive(
         data_start = _align4(name_end)
         if data_start + filesize > size:
             anomalies.append(
-                Anomaly(f"{path}:{name}",
+                Anomaly(path,
                         f"CPIO entry declares {filesize} bytes at offset {base + data_start} "
-                        f"but the archive ends at {base + size}", base + pos)
+                        f"but the archive ends at {base + size}", base + pos, stream, name)
             )
             break
         entry = CpioEntry(name, _MAGIC_TEXT[magic], *values, base + pos, base + data_start,
@@ -206,8 +208,8 @@ def read_archive(
             verify_check and magic == MAGIC_CRC and entry.kind == "file"
             and data_checksum(view[data_start : data_start + filesize]) != entry.check
         ):
-            anomalies.append(Anomaly(f"{path}:{name}", "070702 checksum does not match the data",
-                                     base + pos))
+            anomalies.append(Anomaly(path, "070702 checksum does not match the data",
+                                     base + pos, stream, name))
         entries.append(entry)
         pos = _align4(data_start + filesize)
         if entry.is_trailer:
@@ -227,6 +229,8 @@ def read_archive(
                 break
             segment += 1
             seg_start = pos
+    if stream is not None:
+        anomalies = [replace(x, stream=stream) for x in anomalies]
     return CpioArchive(tuple(entries), tuple(segments), base + min(pos, size), tuple(anomalies))
 
 

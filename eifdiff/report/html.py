@@ -14,13 +14,13 @@ from dataclasses import fields
 from html import escape
 from typing import Any
 
-from eifdiff.compare import FileSummary, Report
 from eifdiff.records import Divergence
-from eifdiff.report.text import by_package, rank
+from eifdiff.report.model import FileSummary, Report
+from eifdiff.report.text import by_package, rank, warning_line
 
 PAGE = 500
 HINTS_SHOWN = 100
-COLUMNS = tuple(f.name for f in fields(Divergence))
+COLUMNS = (*(f.name for f in fields(Divergence)), "path")
 SHOWN = ("category", "layer", "path", "field", "a", "b", "offset_a", "offset_b", "length", "pcrs")
 CAUSE_COLOUR, DERIVED_COLOUR = "#d9480f", "#868e96"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -392,7 +392,7 @@ def _remedies(report: Report) -> str:
             f'<td class="{"eq" if r.pcr_equal_after.get(k) else "ne"}">'
             f'{"equal" if r.pcr_equal_after.get(k) else "differ"}</td>' for k in keys)
         notes = [r.note] if r.note and r.kind != "none" else []
-        notes += [f"remains: {x['category']} ({x['count']}, e.g. {x['example']}): {x['hint']}"
+        notes += [f"remains: {x.category} ({x.count}, e.g. {x.example}): {x.hint}"
                   for x in r.remaining]
         rows.append(f'<tr class="{"eq" if r.fixes else "ne"}"><td>{name}</td>'
                     f'<td>{"yes" if r.fixes else "no"}</td>{cells}'
@@ -406,9 +406,8 @@ def _remedies(report: Report) -> str:
 
 def _warnings(report: Report) -> str:
     return "".join(
-        f'<p class="warn"><strong>Warning</strong> ({_e(w["side"])}): {_e(w["ecosystem"])} '
-        f'<strong>{_e(w["name"])}</strong> {_e(w["version"])} in {_e(w["ramdisk"])} '
-        f'({_e(w["advisory"])}): {_e(w["message"])}</p>\n' for w in report.warnings)
+        f'<p class="warn"><strong>Warning</strong> '
+        f'{_e(warning_line(w).removeprefix("WARNING: "))}</p>\n' for w in report.warnings)
 
 
 def _packages(report: Report) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from eifdiff.compare import FileSummary, Report
 from eifdiff.records import Divergence
-from eifdiff.report.text import by_package, rank
+from eifdiff.report.model import FileSummary, Report
+from eifdiff.report.text import by_package, rank, warning_line
 
 TOP = 50
 CELL = 80  # characters of a value shown in a table cell
@@ -218,15 +218,14 @@ def _remedies(report: Report) -> list[str]:
         if r.note and r.kind != "none":
             lines.append(f"- {_text(r.note)}")
         for left in r.remaining:
-            lines.append(f"- remains: **{left['category']}** ({left['count']}, e.g. "
-                         f"{_code(left['example'], table=False)}): {_text(left['hint'])}")
+            lines.append(f"- remains: **{left.category}** ({left.count}, e.g. "
+                         f"{_code(left.example, table=False)}): {_text(left.hint)}")
     return lines
 
 
 def _warnings(report: Report) -> list[str]:
-    return ["", *(f"> **Warning** ({_text(w['side'])}): `{w['ecosystem']}` **{_text(w['name'])}** "
-                  f"{_text(w['version'])} in {w['ramdisk']} — {_text(w['advisory'])}: "
-                  f"{_text(w['message'])}" for w in report.warnings)] if report.warnings else []
+    return ["", *(f"> **Warning** {_text(warning_line(w).removeprefix('WARNING: '))}"
+                  for w in report.warnings)] if report.warnings else []
 
 
 def _packages(report: Report) -> list[str]:

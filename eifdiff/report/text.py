@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from eifdiff.compare import Report
 from eifdiff.records import Divergence
+from eifdiff.report.model import Report, ReportWarning
 
 TOP = 40
 DEEP_LINES = 40
@@ -29,8 +29,15 @@ def by_package(report: Report) -> list[tuple[str, int, Counter[str], str]]:
 
 
 def warning_lines(report: Report) -> list[str]:
-    return [f"WARNING: {w['side']}: {w['ecosystem']} {w['name']} {w['version']} in "
-            f"{w['ramdisk']} ({w['advisory']}): {w['message']}" for w in report.warnings]
+    return [warning_line(w) for w in report.warnings]
+
+
+def warning_line(w: ReportWarning) -> str:
+    side = f"{w.side}: " if w.side else ""
+    if w.kind == "known-bad":
+        return (f"WARNING: {side}{w.ecosystem} {w.name} {w.version} in {w.ramdisk} "
+                f"({w.advisory}): {w.message}")
+    return f"WARNING: {side}{w.message}"
 
 
 def package_lines(report: Report) -> list[str]:
@@ -140,6 +147,6 @@ def remedy_lines(report: Report) -> list[str]:
         if r.note and r.kind != "none":
             lines.append(f"      note: {r.note}")
         for left in r.remaining:
-            lines.append(f"      remains: {left['category']} ({left['count']}, e.g. "
-                         f"{left['example']}): {left['hint']}")
+            lines.append(f"      remains: {left.category} ({left.count}, e.g. "
+                         f"{left.example}): {left.hint}")
     return lines

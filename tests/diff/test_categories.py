@@ -9,191 +9,54 @@ other test modules of this change; their names do not start with `test`.
 from __future__ import annotations
 
 import bz2
-import functools
 import gzip
-import hashlib
 import lzma
-import os
-import py_compile
-import shutil
 import struct
-import subprocess
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from eifdiff.build import Signer, build_eif, default_metadata
-from eifdiff.compare import Report, compare_files
-from eifdiff.formats.cpio import S_IFDIR, S_IFREG, CpioMember, write_archive
+from eifdiff.compare import compare_files
+from eifdiff.formats.cpio import S_IFREG, CpioMember
 from eifdiff.formats.elf import elf_facts
 from eifdiff.load import Limits, load
-from eifdiff.records import CATEGORIES, Divergence
-
-# --- shared helpers -------------------------------------------------------------------------
-
-BUILD_TIME = "2024-01-01T00:00:00+00:00"
-MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z
-MTIME_B = 1_718_357_271  # 2024-06-14T09:27:51Z
-VERSION = "6.1.0-test (builder@host-a) #1 SMP Mon Jan  1 00:00:00 UTC 2024"
-CMDLINE = b"reboot=k panic=30 pci=off console=ttyS0 random.trust_cpu=on"
-KERNEL_SIZE = 0x1000
-VERSION_PTR = 0x300  # relative to 0x200: the string sits at 0x500
-VERSION_SLOT = 128
-APP_SOURCE = """\
-#include <stdio.h>
-static const char greeting[] = "hello from the enclave";
-int counter = 7;
-int main(void) { printf("%s %d\\n", greeting, counter); return 0; }
-"""
-PY_SOURCE = 'def greet(name):\n    return "hello " + name\n'
-
-RAMDISK0 = ("PCR0", "PCR1")
-RAMDISK1 = ("PCR0", "PCR2")
-BOOT = ("PCR0", "PCR1")  # kernel and cmdline
-
-
-def kernel(version: str = VERSION, *, seed: bytes = b"eifdiff test kernel") -> bytes:
-    """A synthetic bzImage: seeded bytes, `HdrS` at 0x202, `kernel_version` pointer at 0x20E and
-    the version string in a NUL-padded slot at 0x500."""
-    raw = bytearray(hashlib.shake_256(seed).digest(KERNEL_SIZE))
-    raw[0x1FE:0x200] = b"\x55\xaa"
-    raw[0x202:0x206] = b"HdrS"
-    struct.pack_into("<H", raw, 0x206, 0x020F)
-    struct.pack_into("<H", raw, 0x20E, VERSION_PTR)
-    text = version.encode("ascii")
-    assert len(text) < VERSION_SLOT
-    start = 0x200 + VERSION_PTR
-    raw[start : start + VERSION_SLOT] = text.ljust(VERSION_SLOT, b"\0")
-    return bytes(raw)
-
-
-def tree(spec: Iterable[tuple[str, bytes | None, int]]) -> list[CpioMember]:
-    """Members as `cpio --reproducible --owner=0:0` writes them: inodes 0, 1, 2... in order,
-    every mtime MTIME; `data` None makes a directory."""
-    out = []
-    for i, (name, data, perm) in enumerate(spec):
-        if data is None:
-            m = CpioMember(name, mode=S_IFDIR | perm, nlink=2)
-        else:
-            m = CpioMember(name, data, mode=S_IFREG | perm)
-        out.append(replace(m, mtime=MTIME, ino=i))
-    return out
-
-
-def boot_members() -> list[CpioMember]:
-    return tree([("dev", None, 0o755), ("init", b"\x7fELF-not-really init\n" * 8, 0o755),
-                 ("nsm.ko", b"nsm module bytes\n" * 4, 0o644)])
-
-
-def customer_members(app: bytes = b"#!/bin/sh\necho app\n",
-                     extra: Iterable[tuple[str, bytes | None, int]] = ()) -> list[CpioMember]:
-    spec = [
-        ("cmd", b"/bin/app\n", 0o644),
-        ("env", b"PATH=/usr/bin:/bin\n", 0o644),
-        ("rootfs", None, 0o755),
-        ("rootfs/bin", None, 0o755),
-        ("rootfs/bin/app", app, 0o755),
-        ("rootfs/etc", None, 0o755),
-        ("rootfs/etc/os-release", b'NAME="Example"\nVERSION_ID="1"\n', 0o644),
-        *extra,
-    ]
-    return tree(sorted(spec, key=lambda s: s[0].encode()))
-
-
-def cpio(members: Iterable[CpioMember]) -> bytes:
-    return write_archive(members)
-
-
-def changed(members: list[CpioMember], name: str, **fields: Any) -> list[CpioMember]:
-    """`members` with the named member's fields replaced."""
-    assert any(m.name == name for m in members), name
-    return [replace(m, **fields) if m.name == name else m for m in members]
-
-
-BOOT_CPIO = cpio(boot_members())
-CUSTOMER_CPIO = cpio(customer_members())
-
-
-def make_eif(path: Path, *, kernel_bytes: bytes | None = None, cmdline: bytes = CMDLINE,
-             ramdisks: Iterable[bytes] | None = None, name: str | None = None,
-             build_time: str = BUILD_TIME, arch: str = "x86_64",
-             signer: Signer | None = None) -> Path:
-    """Build an EIF with the reference builder's metadata defaults and a fixed build time."""
-    md = default_metadata("bzImage", name=name, build_time=build_time)
-    build_eif(path, kernel=kernel() if kernel_bytes is None else kernel_bytes, cmdline=cmdline,
-              ramdisks=list(ramdisks) if ramdisks is not None else [BOOT_CPIO, CUSTOMER_CPIO],
-              metadata=md, arch=arch, signer=signer)
-    return path
-
-
-def compare_pair(tmp: Path, a: dict[str, Any], b: dict[str, Any],
-                 limits: Limits | None = None) -> Report:
-    """Build a.eif and b.eif in `tmp` from `make_eif` keyword arguments and compare them."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    pa = make_eif(tmp / "a.eif", **a)
-    pb = make_eif(tmp / "b.eif", **b)
-    return compare_files(pa, pb, limits=limits)
-
-
-def causes(report: Report) -> set[str]:
-    return {d.category for d in report.divergences if d.is_cause}
-
-
-def rows_of(report: Report, category: str, field: str | None = None) -> list[Divergence]:
-    return [d for d in report.divergences
-            if d.category == category and (field is None or d.field == field)]
-
-
-@functools.cache
-def signer(label: str) -> Signer:
-    """A P-256 key with a self-signed certificate; signatures are randomised (not RFC 6979)."""
-    secret = int.from_bytes(hashlib.sha256(f"eifdiff test key {label}".encode()).digest(), "big")
-    key = ec.derive_private_key(secret % (2**255), ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"eifdiff-test-{label}")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(0x1000 + len(label))
-        .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
-        .not_valid_after(datetime(2034, 1, 1, tzinfo=UTC))
-        .sign(key, hashes.SHA256())
-    )
-    return Signer(cert.public_bytes(serialization.Encoding.PEM), key)
-
-
-def gcc(src_dir: Path, source: str = APP_SOURCE, *args: str) -> bytes:
-    """`gcc -g -O1` of `source` in `src_dir` (which DWARF records as the build directory)."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is not installed (make test installs it)")
-    src_dir.mkdir(parents=True, exist_ok=True)
-    (src_dir / "app.c").write_text(source)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",
-           "TMPDIR": str(src_dir)}
-    subprocess.run(["gcc", "-g", "-O1", *args, "-o", "app", "app.c"], cwd=src_dir, env=env,
-                   check=True)
-    return (src_dir / "app").read_bytes()
-
-
-def pyc(work: Path, mtime: int, source: str = PY_SOURCE) -> bytes:
-    """A timestamp-based .pyc of `source`, whose source file has `mtime`."""
-    work.mkdir(parents=True, exist_ok=True)
-    src = work / "greeting.py"
-    src.write_text(source)
-    os.utime(src, (mtime, mtime))
-    out = work / f"greeting-{mtime}.pyc"
-    py_compile.compile(str(src), cfile=str(out), dfile="/usr/lib/app/greeting.py", doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
-    return out.read_bytes()
-
+from eifdiff.records import CATEGORIES
+from eifdiff.report.model import Report
+from tests.builders import (  # noqa: F401 (re-exported for the other diff tests)
+    APP_SOURCE,
+    BOOT,
+    BOOT_CPIO,
+    BUILD_TIME,
+    CMDLINE,
+    CUSTOMER_CPIO,
+    KERNEL_SIZE,
+    MTIME,
+    MTIME_B,
+    PY_SOURCE,
+    RAMDISK0,
+    RAMDISK1,
+    VERSION,
+    VERSION_PTR,
+    VERSION_SLOT,
+    boot_members,
+    causes,
+    changed,
+    compare_pair,
+    cpio,
+    customer_members,
+    gcc,
+    gzip_bytes,
+    kernel,
+    make_eif,
+    pyc,
+    rows_of,
+    signer,
+    tree,
+)
 
 # --- built inputs shared by the cases -------------------------------------------------------
 
@@ -234,10 +97,6 @@ def with_build_id(elf: bytes, build_id: bytes) -> bytes:
     assert descsz == len(build_id)
     at = sec.offset + 12 + ((namesz + 3) & ~3)
     return elf[:at] + build_id + elf[at + descsz :]
-
-
-def gzip_bytes(data: bytes, *, level: int = 9, mtime: int = MTIME) -> bytes:
-    return gzip.compress(data, compresslevel=level, mtime=mtime)
 
 
 # --- one cause per pair ---------------------------------------------------------------------
@@ -309,7 +168,7 @@ CASES = [
          frozenset({"timestamp"}), "timestamp", RAMDISK0, "mtime"),
     Case("timestamp-build-time",
          lambda a: (BASE, {"build_time": "2024-06-14T09:27:51.372818214+00:00"}),
-         frozenset({"timestamp"}), "timestamp", (), "BuildTime"),
+         frozenset({"timestamp"}), "timestamp", (), "build time"),
     Case("timestamp-gzip-ramdisk-mtime",
          lambda a: (_gzip_ramdisk(), _gzip_ramdisk(mtime=MTIME_B)),
          frozenset({"timestamp"}), "timestamp", RAMDISK1, "gzip mtime"),
@@ -366,18 +225,18 @@ CASES = [
     Case("added",
          lambda a: (BASE, _customer(customer_members(extra=[("rootfs/etc/resolv.conf",
                                                              b"nameserver 10.0.0.2\n", 0o644)]))),
-         frozenset({"added"}), "added", RAMDISK1, "entry"),
+         frozenset({"added"}), "added", RAMDISK1, "added"),
     Case("removed",
          lambda a: (_customer(customer_members(extra=[("rootfs/etc/resolv.conf",
                                                        b"nameserver 10.0.0.2\n", 0o644)])), BASE),
-         frozenset({"removed"}), "removed", RAMDISK1, "entry"),
+         frozenset({"removed"}), "removed", RAMDISK1, "removed"),
     Case("added-ramdisk",
          lambda a: (BASE, {"ramdisks": [BOOT_CPIO, CUSTOMER_CPIO,
                                         cpio(tree([("extra", b"x\n", 0o644)]))]}),
-         frozenset({"added"}), "added", RAMDISK1, "section"),
+         frozenset({"added"}), "added", RAMDISK1, "section added"),
     Case("metadata-image-name",
          lambda a: (BASE, {"name": "my-enclave"}),
-         frozenset({"metadata"}), "metadata", (), "ImageName"),
+         frozenset({"metadata"}), "metadata", (), "value"),
     Case("signature-two-keys",
          lambda a: ({"signer": signer("a")}, {"signer": signer("b")}),
          frozenset({"signature"}), "signature", ("PCR8",), "certificate"),
@@ -444,8 +303,8 @@ def test_derived_rows(tmp_path: Path) -> None:
         "name": "a-much-longer-image-name",
         **_customer(changed(customer_members(), "rootfs/etc/os-release", data=big))})
     derived = {(d.path, d.field) for d in rows_of(report, "derived")}
-    assert {("eif-header", "crc32"), ("eif-header", "section_sizes[2]"),
-            ("eif-header", "section_sizes[4]"), ("eif-header", "section_offsets[3]"),
+    assert {("eif-header", "crc32"), ("eif-header:2", "section size"),
+            ("eif-header:4", "section size"), ("eif-header:3", "section offset"),
             ("metadata", "size"), ("ramdisk[1]", "size"),
             ("ramdisk[1]:rootfs/etc/os-release", "filesize")} <= derived
     assert causes(report) == {"metadata", "content"}
@@ -482,15 +341,19 @@ def _check_build_path(report: Report, app_a: bytes, app_b: bytes, section: str,
                       suffix_b: str) -> None:
     assert causes(report) == {"build-path", "build-id"}, [
         (d.path, d.field, d.category) for d in report.causes]
-    comp = [d for d in rows_of(report, "build-path") if d.field == "DW_AT_comp_dir"]
+    comp = [d for d in rows_of(report, "build-path") if d.field == "comp_dir"]
     assert len(comp) == 1
     d = comp[0]
     assert d.layer == "elf"
-    assert d.path == f"ramdisk[1]:bin/app:{section}"
+    assert (d.section, d.entry, d.part) == ("ramdisk[1]", "bin/app", "DW_AT_comp_dir")
+    assert d.path == "ramdisk[1]:bin/app:DW_AT_comp_dir"
+    located = [r for r in rows_of(report, "build-path") if r.part == section]
+    assert located, f"no build-path row for {section}"
     assert str(d.a).endswith("/a/src") and str(d.b).endswith(suffix_b)
     assert d.pcrs == RAMDISK1 and "prefix-map" in d.hint
     for row in rows_of(report, "build-path"):
-        assert row.path.startswith("ramdisk[1]:bin/app:.debug"), row.path
+        assert (row.section, row.entry) == ("ramdisk[1]", "bin/app"), row.path
+        assert (row.part or "").startswith((".debug", "DW_AT_")), row.path
         assert row.pcrs == RAMDISK1
     (bid,) = rows_of(report, "build-id")
     assert bid.path == "ramdisk[1]:bin/app:.note.gnu.build-id" and bid.pcrs == RAMDISK1
@@ -583,7 +446,7 @@ def test_kernel_host_and_date_only(tmp_path: Path) -> None:
     assert got == [("build date", "timestamp"), ("build host", "build-host")]
     host = rows_of(report, "build-host")[0]
     assert (host.a, host.b) == ("builder@host-a", "ci-runner@build-host-b7")
-    kernel_data = report.a.sections[0]["offset"] + 12  # past the 12-byte section header
+    kernel_data = report.a.sections[0].offset + 12  # past the 12-byte section header
     assert host.offset_a == kernel_data + 0x500 + VERSION.index("builder@")
     assert not rows_of(report, "content")
     assert report.pcr_equal == {"PCR0": False, "PCR1": False, "PCR2": True}
@@ -601,7 +464,7 @@ def test_gzip_name_is_a_build_path(tmp_path: Path) -> None:
     report = compare_pair(tmp_path, {"ramdisks": [BOOT_CPIO, named("tmpaaaa.cpio")]},
                           {"ramdisks": [BOOT_CPIO, named("tmpbbbb.cpio")]})
     (d,) = report.causes
-    assert (d.category, d.field, d.path) == ("build-path", "gzip name", "ramdisk[1]~gzip")
+    assert (d.category, d.field, d.path) == ("build-path", "gzip name", "ramdisk[1]:gzip")
     assert (d.a, d.b) == ("tmpaaaa.cpio", "tmpbbbb.cpio") and d.pcrs == RAMDISK1
 
 
@@ -663,12 +526,13 @@ def test_gzip_bomb_is_an_anomaly(tmp_path: Path) -> None:
     b = make_eif(tmp_path / "b.eif", ramdisks=[BOOT_CPIO, CUSTOMER_CPIO])
     with load(a, limits=limits) as img:
         (anomaly,) = img.ramdisks[1].anomalies
-        assert anomaly.path == "ramdisk[1]~gzip" and "bound for this ramdisk" in anomaly.message
+        assert (anomaly.section, anomaly.part) == ("ramdisk[1]", "gzip stream")
+        assert "bound for this ramdisk" in anomaly.message
         assert anomaly.offset == img.ramdisks[1].section.data_offset
     report = compare_files(a, b, limits=limits)
     assert report.verdict == "different"
     assert set(report.a.pcrs) == {"PCR0", "PCR1", "PCR2"}
-    assert [x.path for x in report.anomalies] == ["a:ramdisk[1]~gzip"]
+    assert [x.path for x in report.anomalies] == ["a:ramdisk[1]:gzip stream"]
     assert {p for d in report.causes for p in d.pcrs} == {"PCR0", "PCR2"}
 
 

@@ -16,9 +16,9 @@ from eifdiff.compare import compare_files
 from eifdiff.diff.ramdisk import moved_entries
 from eifdiff.formats.cpio import S_IFREG, CpioMember
 from eifdiff.load import load
-from eifdiff.report.json import report_json
+from eifdiff.report.model import report_doc
 from eifdiff.report.text import rank, report_text
-from tests.diff.test_categories import (
+from tests.builders import (
     BOOT_CPIO,
     MTIME_B,
     RAMDISK1,
@@ -112,13 +112,14 @@ def test_order_with_renumbered_inodes(tmp_path: Path) -> None:
 
 def test_duplicate_names_are_paired_by_occurrence(tmp_path: Path) -> None:
     """A name that occurs twice (a later entry overrides the earlier on unpacking) is paired
-    occurrence by occurrence: `name` and `name#1`."""
+    occurrence by occurrence (0 and 1), never by a label a real name could take."""
     ms = customer_members()
     dup = CpioMember("cmd", b"/bin/other\n", mode=S_IFREG | 0o644, ino=50)
     a = cpio([*ms, dup])
     b = cpio([*ms, CpioMember("cmd", b"/bin/OTHER\n", mode=S_IFREG | 0o644, ino=50)])
     report = compare_pair(tmp_path, {"ramdisks": [BOOT_CPIO, a]}, {"ramdisks": [BOOT_CPIO, b]})
-    assert [(d.path, d.category) for d in report.causes] == [("ramdisk[1]:cmd#1", "content")]
+    assert [(d.entry, d.occurrence, d.category) for d in report.causes] == [
+        ("cmd", 1, "content")]
 
 
 # --- order of the report's rows -------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_causes_before_derived(tmp_path: Path) -> None:
     flags = [d.is_cause for d in report.divergences]
     assert True in flags and False in flags
     assert flags == sorted(flags, reverse=True)
-    doc = report_json(report)
+    doc = report_doc(report)
     assert [(r["path"], r["field"]) for r in doc["divergences"]] == [
         (d.path, d.field) for d in report.divergences]
     ranked = rank(report.divergences)

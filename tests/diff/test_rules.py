@@ -9,7 +9,7 @@ from pathlib import Path
 from eifdiff.formats.cpio import CpioMember
 from eifdiff.normalize import normalize_members, parse_fixes
 from eifdiff.unpack import unpack
-from tests.diff.test_categories import BOOT_CPIO, compare_pair, cpio, customer_members
+from tests.builders import BOOT_CPIO, compare_pair, cpio, customer_members
 
 GZIP_SCRIPT = b"#!/bin/sh\nexec gzip -d \"$@\"\n"
 
@@ -52,7 +52,7 @@ def test_order_normalization_moves_hard_link_payload_like_gnu_cpio() -> None:
 
 
 def test_unpack_links_hard_linked_names(tmp_path: Path) -> None:
-    from tests.diff.test_categories import make_eif
+    from tests.builders import make_eif
 
     eif = make_eif(tmp_path / "a.eif", ramdisks=[BOOT_CPIO, cpio(_with_links(False))])
     unpack(eif, tmp_path / "out")

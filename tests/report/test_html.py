@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from eifdiff.compare import Report, compare_files
+from eifdiff.compare import compare_files
 from eifdiff.errors import Anomaly
 from eifdiff.records import Divergence
 from eifdiff.report.html import PAGE, report_html
+from eifdiff.report.model import Report
 from eifdiff.report.text import rank
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -34,9 +35,11 @@ def sample_report(name: str) -> Report:
 
 def div(i: int = 0, **kw: object) -> Divergence:
     base: dict[str, object] = dict(
-        path=f"ramdisk[1]:rootfs/f{i}", layer="cpio-entry", field="mtime", a=i, b=i + 1,
+        section="ramdisk[1]", entry=f"rootfs/f{i}", layer="cpio-entry", field="mtime", a=i, b=i + 1,
         offset_a=100 + i, offset_b=None, length=8, category="timestamp",
         pcrs=("PCR0", "PCR2"), hint="Clamp mtimes.")
+    if "path" in kw:  # a display path given whole: an entry of ramdisk[1]
+        kw["entry"] = str(kw.pop("path")).removeprefix("ramdisk[1]:")
     base.update(kw)
     return Divergence(**base)  # type: ignore[arg-type]
 
@@ -112,6 +115,7 @@ def decode(data: dict) -> tuple[Divergence, ...]:
         d = dict(zip(data["columns"], row, strict=True))
         d["pcrs"] = tuple(d["pcrs"])
         d["hint"] = data["hints"][d["hint"]]
+        del d["path"]  # derived, for display
         out.append(Divergence(**d))
     return tuple(out)
 
@@ -174,7 +178,7 @@ def test_every_divergence_is_a_row_in_the_table() -> None:
 def test_layer_counts_and_anomalies_and_deep_text() -> None:
     report = dataclasses.replace(
         sample_report("elf-build-path"),
-        anomalies=(Anomaly("b:ramdisk[1]:x", "odd <entry> & more", 77),),
+        anomalies=(Anomaly("ramdisk[1]", "odd <entry> & more", 77, entry="x", side="b"),),
         deep={"ramdisk[1]:rootfs/bin/app": "--- a\n+++ b\n@@ <tag> & stuff"})
     page = report_html(report)
     for layer, n in report.summary()["by_layer"].items():
@@ -203,7 +207,8 @@ def test_embedded_json_round_trips() -> None:
     rows = (
         div(0, a="tab\there\nnewline", b=None, package="busybox"),
         div(1, a="&amp; stays literal", b="ünïcödé … \u2028", pcrs=()),
-        div(2, category="derived", layer="eif-header", path="eif-header", field="crc32",
+        div(2, category="derived", layer="eif-header", section="eif-header", entry=None,
+            field="crc32",
             a="0x1", b="0x2", offset_a=None, length=None, hint="Follows."),
         *sample_report("signature").divergences,
     )
@@ -215,7 +220,8 @@ def test_embedded_json_round_trips() -> None:
 
 def test_large_report_renders_one_page_server_side_and_embeds_all_rows() -> None:
     n = 25_000
-    rows = tuple(div(i, category="derived" if i % 4 == 0 else "timestamp") for i in range(n))
+    rows = tuple(div(i, category="derived", field="filesize") if i % 4 == 0 else div(i)
+                 for i in range(n))
     report = dataclasses.replace(sample_report("cpio-mtime"), divergences=rows)
     page = report_html(report)
     doc = parse(page)

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from eifdiff.compare import Report, compare_files
+from eifdiff.compare import compare_files
 from eifdiff.errors import Anomaly
-from eifdiff.records import CATEGORIES, LAYERS, Divergence
+from eifdiff.records import Divergence
 from eifdiff.report.markdown import report_markdown
+from eifdiff.report.model import Report
 from eifdiff.report.text import rank
+from eifdiff.rules import RULES
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PAIRS = ("cpio-mtime", "elf-build-path", "identical", "signature")
@@ -26,9 +28,11 @@ def sample_report(name: str) -> Report:
 
 def div(i: int = 0, **kw: object) -> Divergence:
     base: dict[str, object] = dict(
-        path=f"ramdisk[1]:rootfs/f{i}", layer="cpio-entry", field="mtime", a=i, b=i + 1,
+        section="ramdisk[1]", entry=f"rootfs/f{i}", layer="cpio-entry", field="mtime", a=i, b=i + 1,
         offset_a=100 + i, offset_b=100 + i, length=8, category="timestamp",
         pcrs=("PCR0", "PCR2"), hint="Clamp mtimes.")
+    if "path" in kw:  # a display path given whole: an entry of ramdisk[1]
+        kw["entry"] = str(kw.pop("path")).removeprefix("ramdisk[1]:")
     base.update(kw)
     return Divergence(**base)  # type: ignore[arg-type]
 
@@ -119,7 +123,7 @@ def test_cells_escape_pipes_and_newlines_and_cut_long_values() -> None:
     md = report_markdown(report)
     rows = table_rows(md, "Top divergences")
     assert [len(r) for r in rows] == [6, 6]
-    assert rows[0][2] == "`dir\\|with\\|pipes`"
+    assert rows[0][2] == "`ramdisk[1]:dir\\|with\\|pipes`"
     assert "line1\\nline2\\|x" in rows[0][4]
     assert "\n" not in rows[0][4]
     long_a = rows[1][4].split(" → ")[0]
@@ -127,14 +131,23 @@ def test_cells_escape_pipes_and_newlines_and_cut_long_values() -> None:
     assert rows[1][4].endswith("`` `tick` ``")
 
 
+def _kind(i: int) -> dict[str, str]:
+    """Layer, field and category of the i-th rule of the table, in turn."""
+    r = ALL_RULES[i % len(ALL_RULES)]
+    return {"layer": r.layer, "field": r.field, "category": r.category}
+
+
+ALL_RULES = list(RULES.values())
+
+
 def test_huge_report_stays_under_60_kb_and_says_what_it_left_out() -> None:
     n = 100_000
     rows = tuple(div(i, path=f"ramdisk[1]:rootfs/{'d' * 150}/{i}", a="é" * 300, b="<b>" * 50,
-                     layer=LAYERS[i % len(LAYERS)], category=CATEGORIES[i % len(CATEGORIES)],
+                     **_kind(i),
                      hint=f"hint {i % 500} " + "h" * 200) for i in range(n))
     report = dataclasses.replace(
         sample_report("cpio-mtime"), divergences=rows,
-        anomalies=tuple(Anomaly(f"a:ramdisk[{i}]", "bad " * 100, i) for i in range(1000)),
+        anomalies=tuple(Anomaly(f"ramdisk[{i}]", "bad " * 100, i, side="a") for i in range(1000)),
         deep={f"ramdisk[1]:rootfs/f{i}": "\n".join("x" * 300 for _ in range(1000))
               for i in range(50)})
     md = report_markdown(report)
@@ -162,8 +175,8 @@ def test_deep_output_in_collapsed_blocks_cut_to_200_lines() -> None:
 
 
 def test_anomalies_listed() -> None:
-    report = dataclasses.replace(sample_report("cpio-mtime"),
-                                 anomalies=(Anomaly("a:ramdisk[1]:x", "truncated <entry>", 4096),))
+    odd = Anomaly("ramdisk[1]", "truncated <entry>", 4096, entry="x", side="a")
+    report = dataclasses.replace(sample_report("cpio-mtime"), anomalies=(odd,))
     md = report_markdown(report)
     assert section(md, "Anomalies (1)")[1] == (
         "- `a:ramdisk[1]:x` at offset 4,096: truncated &lt;entry&gt;")

@@ -1,0 +1,221 @@
+"""The rule table: every kind of row (layer, field) declared once, with its category, its hint,
+the normalization that removes it, whether diffoscope can say more, and whether it is a header
+field. Field names are the constants below; the differ, remedies, `--deep` and the reports read
+this table and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LAYERS = (
+    "eif-header", "section", "cpio-entry", "elf", "metadata", "signature", "kernel", "cmdline",
+    "compression",
+)
+CATEGORIES = (
+    "timestamp", "ordering", "ownership", "permissions", "inode", "build-path", "build-id",
+    "build-host", "content", "added", "removed", "metadata", "signature", "cmdline", "header",
+    "compression", "derived",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    layer: str
+    field: str
+    category: str
+    hint: str
+    normalization: str | None = None  # `eifdiff normalize --fix NAME` removes such rows
+    deep: bool = False  # diffoscope can show more than the row (the file's content differs)
+    header: bool = False  # a field of a header (EIF or CPIO), not content
+
+
+RULES: dict[tuple[str, str], Rule] = {}
+
+
+def _declare(layers: str | tuple[str, ...], field: str, category: str, hint: str, *,
+             normalization: str | None = None, deep: bool = False, header: bool = False) -> str:
+    for layer in (layers,) if isinstance(layers, str) else layers:
+        assert layer in LAYERS and category in CATEGORIES and (layer, field) not in RULES
+        RULES[(layer, field)] = Rule(layer, field, category, hint, normalization, deep, header)
+    return field
+
+
+def rule(layer: str, field: str) -> Rule:
+    """The rule for a kind of row; a row the table does not declare is a bug."""
+    try:
+        return RULES[(layer, field)]
+    except KeyError:
+        raise ValueError(f"no rule for layer {layer!r}, field {field!r}") from None
+
+
+_DERIVED = "Follows from the other differences (sizes, offsets, checksums); not a cause."
+_CONTENT = ("The file's content differs for a reason no rule explains: a different source, "
+            "dependency version or tool; compare the inputs (unpinned base image or packages).")
+_HEADER = "An EIF header field differs; it comes from the build tool's options."
+_INODE = ("Inode, link or device numbers come from the build filesystem; GNU cpio "
+          "`--reproducible` renumbers them in archive order.")
+_GZIP_MTIME = "gzip stores the input file's mtime in its header; compress with `gzip -n`."
+_GZIP_NAME = "gzip stores the input file name in its header; compress with `gzip -n` or from stdin."
+_GZIP_OPTS = "The compression level or tool differs; pin `gzip -9 -n` (or the compressor's level)."
+_RECOMPRESSED = ("Same content compressed differently (tool version, level or threads); pin the "
+                 "compressor, its version and its options.")
+_ADDED = "Only the second image has this; an unpinned package or build step added it."
+_REMOVED = "Only the first image has this; an unpinned package or build step dropped it."
+_SIGNATURE = "The signature section differs; it moves PCR8 only through the certificate."
+_CMDLINE = ("The kernel command line differs; it comes from the nitro-cli blobs (or --cmdline), "
+            "so pin the blob version.")
+_PATHS = ("The build directory is embedded in this ELF file; build with "
+          "`-ffile-prefix-map=$PWD=.` (or in a fixed directory).")
+_KERNEL_HOST = ("The kernel embeds user@host of its build; set KBUILD_BUILD_USER and "
+                "KBUILD_BUILD_HOST.")
+
+EIF, SECTION, CPIO, ELF, META, SIG, KERNEL, CMDLINE, COMPRESSION = LAYERS
+
+# --- the EIF container -----------------------------------------------------------------------
+VERSION = _declare(EIF, "version", "header", _HEADER, header=True)
+FLAGS = _declare(EIF, "flags", "header", (
+    "The architecture flag comes from the Docker image's platform; build for one platform "
+    "(`--platform linux/amd64`)."), header=True)
+DEFAULT_MEM = _declare(EIF, "default_mem", "header", _HEADER, header=True)
+DEFAULT_CPUS = _declare(EIF, "default_cpus", "header", _HEADER, header=True)
+RESERVED = _declare(EIF, "reserved", "header", _HEADER, header=True)
+UNUSED = _declare(EIF, "unused", "header", _HEADER, header=True)
+NUM_SECTIONS = _declare(EIF, "num_sections", "derived", _DERIVED, header=True)
+SECTION_OFFSET = _declare(EIF, "section offset", "derived", _DERIVED, header=True)
+SECTION_SIZE = _declare(EIF, "section size", "derived", _DERIVED, header=True)
+CRC32 = _declare(EIF, "crc32", "derived", _DERIVED, header=True)
+TRAILING = _declare(EIF, "trailing bytes", "content", (
+    "Bytes after the last section differ; they are not measured, but something appended them "
+    "after the build (a signing or packaging step)."))
+SECTION_ADDED = _declare((SECTION, ELF), "section added", "added", _ADDED)
+SECTION_REMOVED = _declare((SECTION, ELF), "section removed", "removed", _REMOVED)
+SIZE = _declare(SECTION, "size", "derived", _DERIVED, header=True)
+BYTES = _declare(SECTION, "bytes", "content", _CONTENT, deep=False)
+
+# --- compressed ramdisks ---------------------------------------------------------------------
+FORMAT = _declare(COMPRESSION, "format", "compression", (
+    "The ramdisks were compressed with different tools; pin the compressor and its version."))
+GZIP_MTIME = _declare((COMPRESSION, CPIO), "gzip mtime", "timestamp", _GZIP_MTIME,
+                      normalization="gzip")
+GZIP_NAME = _declare((COMPRESSION, CPIO), "gzip name", "build-path", _GZIP_NAME,
+                     normalization="gzip")
+GZIP_LEVEL = _declare((COMPRESSION, CPIO), "gzip level", "compression", _GZIP_OPTS)
+GZIP_OS = _declare((COMPRESSION, CPIO), "gzip os", "compression", _GZIP_OPTS)
+GZIP_COMMENT = _declare((COMPRESSION, CPIO), "gzip comment", "compression", _GZIP_OPTS)
+RECOMPRESSED = _declare((COMPRESSION, CPIO), "recompressed", "compression", _RECOMPRESSED)
+COMPRESSED_BYTES = _declare(COMPRESSION, "compressed bytes", "derived", _DERIVED)
+
+# --- CPIO entries ----------------------------------------------------------------------------
+ORDER = _declare(CPIO, "order", "ordering", (
+    "The archiver walked the directory in filesystem order; feed cpio a C-locale sorted list "
+    "(`find . | LC_ALL=C sort | cpio -o -H newc --reproducible`)."), normalization="order")
+HARD_LINK_DATA = _declare(CPIO, "hard-link data", "ordering", (
+    "newc archives store a hard-linked file's data on the link written last, so it moves with "
+    "the archive order; sort the file list in the C locale (GNU cpio then writes each group "
+    "where its last link sorts)."), normalization="order")
+ADDED = _declare(CPIO, "added", "added", _ADDED)
+REMOVED = _declare(CPIO, "removed", "removed", _REMOVED)
+MAGIC = _declare(CPIO, "magic", "compression", (
+    "One archive was written as newc (070701), the other with checksums (070702); pin the "
+    "cpio format (`-H newc`)."), header=True)
+TYPE = _declare(CPIO, "type", "content", (
+    "The entry is another kind of file (a file on one side, a symlink or directory on the "
+    "other); compare the build steps that create it."), header=True, deep=True)
+MODE = _declare(CPIO, "mode", "permissions", (
+    "Permission bits follow the builder's umask or checkout; set `umask 022` and explicit "
+    "modes before archiving."), normalization="mode", header=True)
+UID = _declare(CPIO, "uid", "ownership", (
+    "Files kept the building user's ids; archive with GNU cpio `--owner=0:0` (or chown in the "
+    "image)."), normalization="owner", header=True)
+GID = _declare(CPIO, "gid", "ownership", (
+    "Files kept the building user's group; archive with GNU cpio `--owner=0:0`."),
+    normalization="owner", header=True)
+MTIME = _declare(CPIO, "mtime", "timestamp", (
+    "Build steps stamp files with the build clock; clamp every mtime before archiving "
+    "(SOURCE_DATE_EPOCH with `touch -d @0`, or BuildKit's `rewrite-timestamp=true`)."),
+    normalization="mtime", header=True)
+INO = _declare(CPIO, "ino", "inode", _INODE, normalization="inode", header=True)
+NLINK = _declare(CPIO, "nlink", "inode", (
+    "Link counts come from the build filesystem; GNU cpio `--reproducible` writes them "
+    "consistently."), normalization="inode", header=True)
+DEVMAJOR = _declare(CPIO, "devmajor", "inode", _INODE, normalization="inode", header=True)
+DEVMINOR = _declare(CPIO, "devminor", "inode", _INODE, normalization="inode", header=True)
+RDEVMAJOR = _declare(CPIO, "rdevmajor", "inode", _INODE, normalization="inode", header=True)
+RDEVMINOR = _declare(CPIO, "rdevminor", "inode", _INODE, normalization="inode", header=True)
+FILESIZE = _declare(CPIO, "filesize", "derived", _DERIVED, header=True)
+CHECK = _declare(CPIO, "check", "derived", _DERIVED, header=True)
+SYMLINK_TARGET = _declare(CPIO, "symlink target", "content", (
+    "The symbolic link points elsewhere; compare the build steps (or package versions) that "
+    "create it."))
+PYC_HEADER = _declare(CPIO, "pyc header", "content", (
+    "The .pyc files were written by different Python versions or invalidation modes; pin the "
+    "interpreter and `--invalidation-mode`."), deep=True)
+PYC_SOURCE_MTIME = _declare(CPIO, "pyc source mtime", "timestamp", (
+    "A timestamp-based .pyc records its source file's mtime; set SOURCE_DATE_EPOCH so "
+    "py_compile writes hash-based (checked) .pyc files, or clamp source mtimes first."))
+PYC_SOURCE_SIZE = _declare(CPIO, "pyc source size", "content", _CONTENT, deep=True)
+PYC_SOURCE_HASH = _declare(CPIO, "pyc source hash", "content", _CONTENT, deep=True)
+AUX_CACHE = _declare(CPIO, "ldconfig aux-cache", "inode", (
+    "ldconfig's aux-cache records each library's inode number and ctime, so it differs on every "
+    "build; delete /var/cache/ldconfig/aux-cache in the image build."))
+TEXT_TIMES = _declare(CPIO, "timestamps in text", "timestamp", (
+    "The file differs only in the dates and times written into it (logs, generated files); "
+    "delete build logs such as /var/log/*.log in the image build, or set SOURCE_DATE_EPOCH for "
+    "the tool that writes it."), deep=True)
+LOG = _declare(CPIO, "log", "content", (
+    "A build log differs (times, paths, order of output); logs are not part of the application: "
+    "delete /var/log/* (dpkg.log, alternatives.log, apt) in the image build."), deep=True)
+CONTENT = _declare(CPIO, "content", "content", _CONTENT, deep=True)
+
+# --- ELF files inside the ramdisks -----------------------------------------------------------
+COMP_DIR = _declare(ELF, "comp_dir", "build-path", _PATHS, deep=True)
+DWARF_PATH = _declare(ELF, "DWARF path", "build-path", _PATHS, deep=True)
+DWARF_ATTRIBUTE = _declare(ELF, "DWARF attribute", "content", _CONTENT, deep=True)
+DWARF_UNITS = _declare(ELF, "DWARF units", "content", _CONTENT, deep=True)
+BUILD_ID = _declare(ELF, "build-id", "build-id", (
+    "The GNU build-id hashes the whole link output, so it changes with any other difference in "
+    "the binary (often the build path); fix that cause and it follows."), deep=True)
+COMMENT = _declare(ELF, "comment", "content", (
+    "The .comment section names the compiler and linker releases; pin the toolchain (the same "
+    "compiler package version on every build)."), deep=True)
+MODINFO = _declare(ELF, "modinfo", "content", (
+    "A kernel module's .modinfo differs (vermagic, srcversion, depends); build it against the "
+    "same kernel and sources."), deep=True)
+SECTION_BYTES = _declare(ELF, "section bytes", "content", _CONTENT, deep=True)
+SECTION_PATHS = _declare(ELF, "section build path", "build-path", _PATHS, deep=True)
+SECTION_OFFSETS = _declare(ELF, "section offsets", "derived", _DERIVED)
+OUTSIDE_SECTIONS = _declare(ELF, "bytes outside sections", "content", _CONTENT, deep=True)
+
+# --- metadata (unmeasured), signature (PCR8), kernel and cmdline (PCR1) -----------------------
+_METADATA = ("EIF metadata is not measured (no PCR moves); it comes from the build tool, its "
+             "version and the Docker image.")
+METADATA_BYTES = _declare(META, "bytes", "metadata", _METADATA)
+BUILD_TIME = _declare(META, "build time", "timestamp", (
+    "nitro-cli writes the current time into the unmeasured metadata; pin it with "
+    "`--build-time` (eif_build, eifdiff build) or accept it with `--fail-on pcr`."),
+    normalization="build-time")
+DOCKER_TIME = _declare(META, "docker time", "timestamp", (
+    "The image creation time comes from the build clock; set SOURCE_DATE_EPOCH for the image "
+    "build (unmeasured metadata)."))
+METADATA_VALUE = _declare(META, "value", "metadata", _METADATA)
+SIGNATURE_BYTES = _declare(SIG, "bytes", "signature", _SIGNATURE)
+CERTIFICATE = _declare(SIG, "certificate", "signature", (
+    "A different signing certificate moves PCR8; sign with the certificate the policy pins."))
+ALGORITHM = _declare(SIG, "algorithm", "signature", _SIGNATURE)
+SIGNED_PCR0 = _declare(SIG, "signed PCR0", "derived", _DERIVED)
+SIGNATURE = _declare(SIG, "signature", "signature", (
+    "ECDSA signatures are randomised, so signing twice never gives the same bytes; compare PCR8 "
+    "and the signature check instead of file hashes."))
+RELEASE = _declare(KERNEL, "release", "content", (
+    "Another kernel release: the kernel comes from the nitro-cli blobs or your own build; pin "
+    "the blob version or kernel package."), deep=True)
+BUILD_HOST = _declare(KERNEL, "build host", "build-host", _KERNEL_HOST)
+BUILD_NUMBER = _declare(KERNEL, "build number", "build-host", (
+    "The kernel embeds a build counter (#N); set KBUILD_BUILD_VERSION."))
+BUILD_DATE = _declare(KERNEL, "build date", "timestamp", (
+    "The kernel embeds its build date; set KBUILD_BUILD_TIMESTAMP (from SOURCE_DATE_EPOCH)."))
+VERSION_STRING = _declare(KERNEL, "version string", "content", _CONTENT, deep=True)
+IMAGE_BYTES = _declare(KERNEL, "image bytes", "content", _CONTENT, deep=True)
+TOKEN = _declare(CMDLINE, "token", "cmdline", _CMDLINE)
+TOKEN_ORDER = _declare(CMDLINE, "order", "cmdline", _CMDLINE)
+WHITESPACE = _declare(CMDLINE, "whitespace", "cmdline", _CMDLINE)
