@@ -40,7 +40,7 @@ DOCUMENTED_CAUSES: dict[str, set[str]] = {
     "cpio-owner": {"ownership"},
     "cpio-inode": {"inode"},  # c_ino and c_devmajor/c_devminor
     "cpio-mode": {"permissions"},
-    "elf-build-path": {"build-path", "build-id"},
+    "elf-build-path": {"build-path"},  # the build-id only follows from the paths: derived
     "signature": {"signature"},
     "kernel-host": {"build-host", "timestamp"},  # user@host and the build date
     "gzip-header": {"timestamp", "build-path"},  # gzip MTIME, and FNAME filed as a build path
@@ -62,8 +62,7 @@ KEY_ROWS: dict[str, set[tuple[str, str, str]]] = {
         "rootfs/bin/app", "rootfs/usr/lib/app", "rootfs/usr/lib/app/__pycache__",
         "rootfs/usr/lib/app/__pycache__/greeting.cpython-311.pyc",
         "rootfs/usr/lib/app/config.json", "rootfs/usr/lib/app/greeting.py")},
-    "elf-build-path": {("ramdisk[1]:rootfs/bin/app:DW_AT_comp_dir", "comp_dir", "build-path"),
-                       ("ramdisk[1]:rootfs/bin/app:.note.gnu.build-id", "build-id", "build-id")},
+    "elf-build-path": {("ramdisk[1]:rootfs/bin/app:DW_AT_comp_dir", "comp_dir", "build-path")},
     "signature": {("signature", "certificate", "signature")},
     "kernel-host": {("kernel", "build host", "build-host"),
                     ("kernel", "build date", "timestamp")},

@@ -353,11 +353,12 @@ class _Walk:
         deltas = {len(n) - len(o) for o, n in paths if len(n) != len(o)}
         offsets, spans = [], []
         for span in self.spans:
-            if pairs and self._offset(span, self.shifts | set(moves), deltas):
+            if (pairs or derived) and self._offset(span, self.shifts | set(moves), deltas):
                 offsets.append(span)
             else:
                 spans.append(span)
-        return BuildPaths(pairs, not spans and bool(pairs), tuple(spans), tuple(offsets),
+        return BuildPaths(pairs, not spans and bool(pairs or derived), tuple(spans),
+                          tuple(offsets),
                           derived, self.padding, tuple(sorted(self.shifts - {0})))
 
 
@@ -383,7 +384,8 @@ def find_build_paths(
     `hashes` byte strings known to differ as a consequence (build IDs), `moves` offset changes
     known from elsewhere (section address changes, sibling sections' `shifts`); with
     `discover` the walk also learns pairs from the path tokens around each difference.
-    `explained` is True only when a path pair is known and nothing else differs."""
+    `explained` is True only when a path pair is known (or a given hash was substituted) and
+    nothing else differs."""
     if len(a) > MAX_INPUT or len(b) > MAX_INPUT:
         return BuildPaths((), False, note=f"larger than {MAX_INPUT >> 20} MiB: not walked")
     x, y = bytes(a), bytes(b)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from eifdiff import rules as R
+from eifdiff.diff import approws
 from eifdiff.diff.rows import Where, epoch
 from eifdiff.diff.spans import first_difference, last_difference, replace_all
 from eifdiff.errors import Anomaly, FormatError
@@ -70,6 +71,10 @@ class Explainer:
             if rows:
                 yield from rows
                 return
+        rows = self._application(at, a, b, off_a, off_b)
+        if rows:
+            yield from rows
+            return
         if bytes(a[: len(AUX_CACHE)]) == AUX_CACHE == bytes(b[: len(AUX_CACHE)]):
             yield self._content(at, R.AUX_CACHE, a, b, off_a, off_b)
             return
@@ -92,8 +97,11 @@ class Explainer:
     def _pyc(self, at: Where, a: memoryview, b: memoryview, off_a: int,
              off_b: int) -> Iterator[Divergence]:
         ha, hb = parse_pyc_header(a), parse_pyc_header(b)
-        if ha is None or hb is None or a[PYC_HEADER:] != b[PYC_HEADER:]:
-            return  # the code itself differs: content
+        if ha is not None and hb is not None and a[PYC_HEADER:] != b[PYC_HEADER:]:
+            yield from approws.pyc_code_rows(at, a, b, off_a, off_b)  # [] when the code differs
+            return
+        if ha is None or hb is None:
+            return
         if ha.magic != hb.magic or ha.flags != hb.flags:
             yield at.row(R.CPIO, R.PYC_HEADER, f"magic {ha.magic} flags {ha.flags}",
                          f"magic {hb.magic} flags {hb.flags}", offset_a=off_a, offset_b=off_b,
@@ -109,6 +117,13 @@ class Explainer:
         if ha.source_hash != hb.source_hash:
             yield at.row(R.CPIO, R.PYC_SOURCE_HASH, ha.source_hash, hb.source_hash,
                          offset_a=off_a + 8, offset_b=off_b + 8, length=8)
+
+    def _application(self, at: Where, a: memoryview, b: memoryview, off_a: int,
+                     off_b: int) -> list[Divergence]:
+        """Member rows of nested archives (zip, jar, wheel, tar, tar.gz), lockfile versions."""
+        if approws.is_archive(a) and approws.is_archive(b):
+            return approws.archive_rows(at, a, b, off_a, off_b, self.anomalies.append)
+        return approws.lockfile_rows(at, a, b)
 
     def _gzip(self, at: Where, a: memoryview, b: memoryview, off_a: int,
               off_b: int) -> Iterator[Divergence]:
@@ -176,6 +191,14 @@ class ElfComparison:
         self.at, self.fa, self.fb = at, fa, fb
         self.a, self.b, self.off_a, self.off_b = a, b, off_a, off_b
         self.substitutions: list[tuple[bytes, bytes]] = []
+        self._app_cache: approws.ElfApplication | None = None
+
+    def _app(self) -> approws.ElfApplication:
+        """Build paths across sections and Go build info (read once, when first asked)."""
+        if self._app_cache is None:
+            self._app_cache = approws.ElfApplication(self.at, self.a, self.b, self.fa,
+                                                       self.fb, self.off_a, self.off_b)
+        return self._app_cache
 
     def _row(self, part: str | None, field: str, x: object, y: object,
              oa: int | None = None, ob: int | None = None, length: int | None = None
@@ -223,7 +246,8 @@ class ElfComparison:
         if fa.build_id != fb.build_id:
             sa, sb = fa.section(".note.gnu.build-id"), fb.section(".note.gnu.build-id")
             # the note: 12-byte header, "GNU\0", then the id itself
-            out.append(self._row(".note.gnu.build-id", R.BUILD_ID, fa.build_id, fb.build_id,
+            field = R.BUILD_ID_FROM_PATHS if self._app().build_id_derived else R.BUILD_ID
+            out.append(self._row(".note.gnu.build-id", field, fa.build_id, fb.build_id,
                                  sa.offset + 16 if sa else None,
                                  sb.offset + 16 if sb else None,
                                  sa.size - 16 if sa else None))
@@ -237,6 +261,7 @@ class ElfComparison:
                                      sa.offset if sa else None, sb.offset if sb else None,
                                      sa.size if sa else None))
         out += self._sections()
+        out += self._app().rows()
         if not out:
             first = first_difference(self.a, self.b)
             out.append(self._row(None, R.OUTSIDE_SECTIONS, f"{len(self.a)} bytes",
@@ -258,6 +283,10 @@ class ElfComparison:
             moved = moved or sa.offset != sb.offset
             if sa.sha256 == sb.sha256 or name == ".note.gnu.build-id" or \
                     name in STRING_SECTIONS:
+                continue
+            replaced = self._app().section_rows(name)
+            if replaced is not None:
+                yield from replaced
                 continue
             x = bytes(self.a[sa.offset : sa.offset + sa.size])
             y = bytes(self.b[sb.offset : sb.offset + sb.size])

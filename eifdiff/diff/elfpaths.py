@@ -47,7 +47,7 @@ class ElfPaths:
     """`sections` are the sections present on both sides whose bytes differ; `pairs` the
     directory pairs (most substituted first); `build_ids` the differing build IDs as (kind, a,
     b) with kind `go build ID` or `GNU build-id`; `explained` whether every differing section
-    is explained by the pairs (build-path or derived) and at least one pair was found."""
+    is explained (build-path or derived) and at least one pair or given hash was used."""
 
     sections: tuple[SectionPaths, ...]
     pairs: tuple[tuple[str, str], ...]
@@ -71,11 +71,13 @@ def _hashes(da: ElfData, db: ElfData) -> tuple[list[tuple[bytes, bytes]],
     return hashes, ids
 
 
-def explain_sections(da: ElfData, db: ElfData, pairs: tuple[tuple[str, str], ...] = ()
-                     ) -> ElfPaths:
+def explain_sections(da: ElfData, db: ElfData, pairs: tuple[tuple[str, str], ...] = (),
+                     hashes: tuple[tuple[bytes, bytes], ...] = ()) -> ElfPaths:
     """The build-path explanation of two parsed ELF files; `pairs` are directory pairs known
-    from elsewhere (DWARF `DW_AT_comp_dir`)."""
-    hashes, ids = _hashes(da, db)
+    from elsewhere (DWARF `DW_AT_comp_dir`), `hashes` other strings known to differ as a
+    consequence of another row (a Go VCS stamp)."""
+    found, ids = _hashes(da, db)
+    hashes = (*found, *hashes)
     by_b = {s.name: s for s in db.sections}
     differing: list[tuple[SectionData, SectionData]] = [
         (sa, by_b[sa.name]) for sa in da.sections
@@ -107,12 +109,14 @@ def explain_sections(da: ElfData, db: ElfData, pairs: tuple[tuple[str, str], ...
                                   sa.inflated or sb.inflated, results[sa.name])
                      for sa, sb in differing)
     used = sorted((k for k, n in counts.items() if n), key=lambda k: -counts[k])
-    explained = bool(used) and all(s.category != CONTENT for s in sections)
+    explained = bool(used or any(s.result.derived for s in sections)) and all(
+        s.category != CONTENT for s in sections)
     return ElfPaths(sections, tuple(used), tuple(ids), explained)
 
 
 def elf_build_paths(a: bytes | memoryview, b: bytes | memoryview,
-                    pairs: tuple[tuple[str, str], ...] = ()) -> ElfPaths:
+                    pairs: tuple[tuple[str, str], ...] = (),
+                    hashes: tuple[tuple[bytes, bytes], ...] = ()) -> ElfPaths:
     """Read both ELF files and explain their differing sections; FormatError when either
     cannot be read."""
-    return explain_sections(elf_data(a), elf_data(b), pairs)
+    return explain_sections(elf_data(a), elf_data(b), pairs, hashes)

@@ -44,7 +44,10 @@ class Member:
     or zip external attributes >> 16 when made on Unix); `extra` the zip extra fields as
     (id, bytes) pairs, central then local, or tar PAX records; `digest` the SHA-256 of the
     content (None when it could not be read); `offset` the header offset in the archive and
-    `data_offset` where its stored bytes start."""
+    `data_offset` where its stored bytes start.
+
+    Anomalies name the archive as their `section` (the `path` given to the reader) and the
+    member as their `part`."""
 
     name: str
     index: int
@@ -271,10 +274,10 @@ def read_zip(data: bytes | memoryview, path: str = "") -> Archive:
                 except FormatError as exc:
                     problem = exc.detail
                     if "in total" in exc.detail:
-                        anomalies.append(Anomaly(f"{path}:{name}", problem, data_at))
+                        anomalies.append(Anomaly(path, problem, data_at, part=name))
                         break
         if problem is not None:
-            anomalies.append(Anomaly(f"{path}:{name}" if path else name, problem, data_at))
+            anomalies.append(Anomaly(path, problem, data_at, part=name))
         system = made >> 8
         mode = (eattr >> 16) or None if system == 3 else None
         kind = "dir" if name.endswith("/") else (
@@ -326,9 +329,8 @@ def read_tar(data: bytes | memoryview, path: str = "", *,
         if info.isreg():
             end = info.offset_data + info.size
             if end > len(raw):
-                anomalies.append(Anomaly(f"{path}:{info.name}" if path else info.name,
-                                         f"{info.size} bytes claimed past the archive's end",
-                                         info.offset_data))
+                anomalies.append(Anomaly(path, f"{info.size} bytes claimed past the archive's "
+                                               "end", info.offset_data, part=info.name))
             else:
                 try:
                     budget.take(info.size)

@@ -1,0 +1,169 @@
+"""Application builds explained in whole EIF comparisons (eifdiff/diff/approws.py, called from
+the content explainer): a Go program built in two directories, the same pip packages installed
+twice with --target, a jar rebuilt with new member mtimes, a Go build stamped from two commits,
+an npm lockfile that drifted. Built with the real toolchains of this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from eifdiff.report.model import Report
+from tests.builders import BOOT_CPIO, compare_pair, cpio, customer_members
+from tests.diff.test_elfpaths import go_build
+from tests.diff.test_pycode import make_wheel, pip_target
+
+
+def _pair(tmp: Path, a: Iterable[tuple[str, bytes | None, int]],
+          b: Iterable[tuple[str, bytes | None, int]]) -> Report:
+    ra = cpio(customer_members(extra=list(a)))
+    rb = cpio(customer_members(extra=list(b)))
+    return compare_pair(tmp, {"ramdisks": [BOOT_CPIO, ra]}, {"ramdisks": [BOOT_CPIO, rb]})
+
+
+def _rows(report: Report, entry: str) -> list[tuple[str | None, str, str]]:
+    return [(d.part, d.field, d.category) for d in report.divergences if d.entry == entry]
+
+
+def test_go_program_built_in_two_directories(tmp_path: Path) -> None:
+    a = go_build(tmp_path, "src/app")
+    b = go_build(tmp_path, "work/longer-dir/app")
+    report = _pair(tmp_path / "eif", [("rootfs/bin/hello", a, 0o755)],
+                   [("rootfs/bin/hello", b, 0o755)])
+    rows = [d for d in report.divergences if d.entry == "rootfs/bin/hello"]
+    assert not [d for d in report.divergences if d.category == "content"], _rows(
+        report, "rootfs/bin/hello")
+    paths = [d for d in rows if d.category == "build-path"]
+    assert {d.part for d in paths} == {".gopclntab", ".debug_line"}
+    for d in paths:
+        assert d.field == "go build path" and "-trimpath" in d.hint
+        assert (d.a, d.b) == (f"{tmp_path}/src", f"{tmp_path}/work/longer-dir")
+    (bid,) = [d for d in rows if d.field == "go build ID"]
+    assert bid.category == "derived" and bid.a != bid.b and "/" in str(bid.a)
+    assert {d.category for d in rows} == {"build-path", "derived"}
+    assert {d.category for d in report.divergences if d.is_cause} == {"build-path"}
+
+
+def test_pip_target_twice(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    pip_target(wheel, tmp_path / "t1")
+    time.sleep(1.05 - time.time() % 1)  # the next second: another source mtime
+    pip_target(wheel, tmp_path / "t2")
+
+    def spec(root: Path) -> list[tuple[str, bytes | None, int]]:
+        out: list[tuple[str, bytes | None, int]] = [("rootfs/opt", None, 0o755),
+                                                    ("rootfs/opt/app", None, 0o755)]
+        for p in sorted(root.rglob("*")):
+            name = f"rootfs/opt/app/{p.relative_to(root)}"
+            out.append((name, None if p.is_dir() else p.read_bytes(), 0o755 if p.is_dir()
+                        else 0o644))
+        return out
+
+    report = _pair(tmp_path / "eif", spec(tmp_path / "t1"), spec(tmp_path / "t2"))
+    assert not [d for d in report.divergences if d.category == "content"]
+    pycs = {d.entry for d in report.divergences if (d.entry or "").endswith(".pyc")}
+    assert len(pycs) == 2
+    for entry in pycs:
+        rows = {d.field: d for d in report.divergences if d.entry == entry}
+        assert set(rows) == {"pyc source mtime", "pyc compiled in"}
+        assert rows["pyc source mtime"].category == "timestamp"
+        moved = rows["pyc compiled in"]
+        assert moved.category == "build-path" and moved.part == "co_filename"
+        assert str(moved.a).startswith("/tmp/pip-target-")
+        assert str(moved.a).endswith("/lib/python") and str(moved.b).endswith("/lib/python")
+        assert "compileall -d" in moved.hint
+    assert {d.entry for d in report.divergences if d.is_cause} == pycs
+
+
+def test_jar_rebuilt_with_new_member_mtimes(tmp_path: Path) -> None:
+    javac, jar = shutil.which("javac"), shutil.which("jar")
+    if javac is None or jar is None:
+        pytest.skip("javac and jar (a JDK) are not installed")
+    src = tmp_path / "A.java"
+    src.write_text("public class A { public static void main(String[] a) {} }\n")
+    classes = tmp_path / "classes"
+    subprocess.run([javac, "-d", str(classes), str(src)], check=True, timeout=300)
+    (tmp_path / "manifest.txt").write_text("Created-By: eifdiff tests\n")
+    jars = []
+    for when in (1700000000, 1710000000):
+        for p in [*classes.rglob("*"), classes, tmp_path / "manifest.txt"]:
+            os.utime(p, (when, when))
+        out = tmp_path / f"{when}.jar"
+        subprocess.run([jar, "cfm", str(out), str(tmp_path / "manifest.txt"), "-C", str(classes),
+                        "."], check=True, timeout=300, env={**os.environ, "TZ": "UTC"})
+        jars.append(out.read_bytes())
+    entry = "rootfs/opt/app.jar"
+    report = _pair(tmp_path / "eif", [("rootfs/opt", None, 0o755), (entry, jars[0], 0o644)],
+                   [("rootfs/opt", None, 0o755), (entry, jars[1], 0o644)])
+    rows = [d for d in report.divergences if d.entry == entry]
+    times = {d.part: d for d in rows if d.field == "jar member mtime"}
+    assert "A.class" in times
+    assert times["A.class"].category == "timestamp"
+    assert times["A.class"].a == "1700000000 (2023-11-14T22:13:20Z)"
+    assert "outputTimestamp" in times["A.class"].hint
+    assert times["A.class"].offset_a is not None
+    assert {d.category for d in rows} == {"timestamp"}
+
+
+def test_go_build_stamped_from_two_commits(tmp_path: Path) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+           "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+    repo = tmp_path / "repo" / "app"
+    first = go_build(tmp_path / "repo", "app")  # creates the module, not yet a repository
+    bins = []
+    for i, date in enumerate(("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z")):
+        if i == 0:
+            subprocess.run([git, "init", "-q", str(repo)], check=True, env=env)
+        (repo / "notes.txt").write_text(f"commit {i}\n")
+        subprocess.run([git, "-C", str(repo), "add", "-A"], check=True, env=env)
+        subprocess.run([git, "-C", str(repo), "commit", "-qm", f"c{i}", "--date", date],
+                       check=True, env={**env, "GIT_COMMITTER_DATE": date})
+        go = shutil.which("go")
+        assert go is not None
+        subprocess.run([go, "build", "-o", "hello", "."], cwd=repo, check=True,
+                       capture_output=True, timeout=600,
+                       env={**env, "GOFLAGS": "", "GOCACHE": str(tmp_path / "gocache"),
+                            "GOPATH": str(tmp_path / "gopath"), "GOPROXY": "off",
+                            "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"})
+        bins.append((repo / "hello").read_bytes())
+    assert first != bins[0]
+    report = _pair(tmp_path / "eif", [("rootfs/bin/hello", bins[0], 0o755)],
+                   [("rootfs/bin/hello", bins[1], 0o755)])
+    rows = {(d.part, d.field): d for d in report.divergences if d.entry == "rootfs/bin/hello"}
+    assert rows[("vcs.time", "go vcs.time")].a == "2024-01-01T00:00:00Z"
+    assert rows[("vcs.time", "go vcs.time")].category == "timestamp"
+    assert "-buildvcs=false" in rows[("vcs.time", "go vcs.time")].hint
+    assert rows[("vcs.revision", "go vcs stamp")].category == "content"
+    assert rows[(".go.buildinfo", "go build info")].category == "derived"
+    assert rows[(".note.go.buildid", "go build ID")].category == "derived"
+    assert {k[1] for k, d in rows.items() if d.category == "content"} == {"go vcs stamp"}
+
+
+def test_npm_lockfile_drift(tmp_path: Path) -> None:
+    def lock(version: str) -> bytes:
+        return json.dumps({"lockfileVersion": 3, "packages": {
+            "": {"name": "web"}, "node_modules/left-pad": {"version": version},
+            "node_modules/same": {"version": "1.0.0"}}}, indent=2).encode()
+
+    entry = "rootfs/srv/package-lock.json"
+    report = _pair(tmp_path, [("rootfs/srv", None, 0o755), (entry, lock("1.3.0"), 0o644)],
+                   [("rootfs/srv", None, 0o755), (entry, lock("1.3.1"), 0o644)])
+    rows = [(d.part, d.field, d.a, d.b, d.category) for d in report.divergences
+            if d.entry == entry]
+    assert rows == [("node_modules/left-pad", "locked version", "left-pad 1.3.0",
+                     "left-pad 1.3.1", "content")]
+    changes = [(c.ecosystem, c.name, c.a, c.b) for c in report.packages.changes] \
+        if hasattr(report, "packages") and hasattr(report.packages, "changes") else None
+    if changes is not None:
+        assert ("npm", "left-pad", "1.3.0", "1.3.1") in changes
