@@ -25,6 +25,7 @@ MAX_TOKEN = 4096  # longest path token looked at around a differing byte
 MIN_PREFIX = 2  # shortest directory a pair may name (e.g. `/a`)
 MAX_OFFSET_SPAN = 256  # longest span checked for moved offsets
 RESYNC = 8  # equal bytes (at the same shift) that end an unexplained span
+ALIGN = 32  # the widest table alignment a moved length or pointer is allowed to round up to
 MAX_MULTIPLE = 1 << 16  # an offset may move by up to this many times a pair's length change
 RESYNC_WINDOW = 1 << 20  # how far an unexplained span is followed before giving up
 _PATH_BYTES = frozenset(
@@ -305,11 +306,14 @@ class _Walk:
             return False
         d = span.start_b - span.start_a
 
-        reach = max((abs(m) for m in moves), default=0)
+        # a length or pointer that includes alignment padding moves by up to the shift rounded
+        # up to the alignment (Go aligns its pclntab tables; 32 covers its and ELF's)
+        reach = max((abs(m) for m in (*moves, *deltas)), default=0)
+        reach = (reach + ALIGN - 1) // ALIGN * ALIGN
 
         def moved(diff: int, wide: bool = False) -> bool:
             """A move by a known shift, a multiple of a length change, or (for 4- and 8-byte
-            words: sizes and pointers) by no more than the largest shift."""
+            words: sizes and pointers) by no more than the largest shift rounded up to ALIGN."""
             return diff != 0 and (diff in moves or any(
                 diff % x == 0 and abs(diff // x) <= MAX_MULTIPLE for x in deltas)
                 or (wide and abs(diff) <= reach))

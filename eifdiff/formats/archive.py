@@ -44,10 +44,7 @@ class Member:
     or zip external attributes >> 16 when made on Unix); `extra` the zip extra fields as
     (id, bytes) pairs, central then local, or tar PAX records; `digest` the SHA-256 of the
     content (None when it could not be read); `offset` the header offset in the archive and
-    `data_offset` where its stored bytes start.
-
-    Anomalies name the archive as their `section` (the `path` given to the reader) and the
-    member as their `part`."""
+    `data_offset` where its stored bytes start."""
 
     name: str
     index: int
@@ -78,7 +75,8 @@ class Member:
 @dataclass(frozen=True)
 class Archive:
     """The members of one archive; `kind` is zip, tar or gzip; `wrapper` the gzip header of a
-    tar.gz or gzip file; `comment` the zip comment; `anomalies` what could not be read."""
+    tar.gz or gzip file; `comment` the zip comment; `anomalies` what could not be read (their
+    `section` is the name given to the reader, their `part` the member)."""
 
     kind: str
     members: tuple[Member, ...]

@@ -163,7 +163,34 @@ def test_npm_lockfile_drift(tmp_path: Path) -> None:
             if d.entry == entry]
     assert rows == [("node_modules/left-pad", "locked version", "left-pad 1.3.0",
                      "left-pad 1.3.1", "content")]
-    changes = [(c.ecosystem, c.name, c.a, c.b) for c in report.packages.changes] \
-        if hasattr(report, "packages") and hasattr(report.packages, "changes") else None
-    if changes is not None:
-        assert ("npm", "left-pad", "1.3.0", "1.3.1") in changes
+    # the package view reads the same drift from the lockfile (and `same` did not change)
+    assert [(c.ecosystem, c.name, c.a, c.b) for c in report.package_changes] == [
+        ("npm", "left-pad", "1.3.0", "1.3.1")]
+
+
+def test_damaged_member_is_an_anomaly_and_the_rest_is_reported(tmp_path: Path) -> None:
+    import zipfile
+
+    from tests.formats.test_archive import make_zip
+
+    a = make_zip({"a.txt": b"abc", "b.txt": b"same"}, (2024, 1, 1, 0, 0, 0),
+                 method=zipfile.ZIP_STORED)
+    b = bytearray(make_zip({"a.txt": b"abc", "b.txt": b"same"}, (2024, 2, 1, 0, 0, 0),
+                           method=zipfile.ZIP_STORED))
+    b[b.index(b"abc")] = ord("x")  # the stored bytes no longer match the CRC
+    entry = "rootfs/app.zip"
+    report = _pair(tmp_path, [(entry, a, 0o644)], [(entry, bytes(b), 0o644)])
+    (an,) = report.anomalies
+    assert (an.section, an.entry, an.part, an.side) == ("ramdisk[1]", entry, "a.txt", "b")
+    assert "CRC" in an.message
+    rows = {(d.part, d.field) for d in report.divergences if d.entry == entry}
+    assert rows == {("a.txt", "member mtime"), ("b.txt", "member mtime"),
+                    ("a.txt", "member content")}
+
+
+def test_not_an_archive_after_all_falls_back_to_content(tmp_path: Path) -> None:
+    entry = "rootfs/fake.zip"
+    report = _pair(tmp_path, [(entry, b"PK\x03\x04 not really a zip", 0o644)],
+                   [(entry, b"PK\x03\x04 not really a zip!", 0o644)])
+    got = {(d.field, d.category) for d in report.divergences if d.entry == entry}
+    assert got == {("content", "content"), ("filesize", "derived")}
