@@ -144,6 +144,20 @@ class _Walk:
     def _compile(self) -> None:
         needles = sorted(self.subs, key=len, reverse=True)
         self.pattern = re.compile(b"|".join(re.escape(n) for n in needles)) if needles else None
+        self._found: tuple[int, re.Match[bytes] | None] | None = None  # (searched from, match)
+
+    def _search(self, i: int) -> re.Match[bytes] | None:
+        """The next needle at or after `i`; a search is reused while it still answers (a
+        needle absent from the rest of `a` is never looked for again)."""
+        if self.pattern is None:
+            return None
+        if self._found is not None:
+            start, m = self._found
+            if start <= i and (m is None or m.start() >= i):
+                return m
+        m = self.pattern.search(self.a, i)
+        self._found = (i, m)
+        return m
 
     def _first_difference(self, i: int, j: int, n: int) -> int:
         """The smallest k < n with a[i+k] != b[j+k] (n when none)."""
@@ -239,7 +253,7 @@ class _Walk:
         a, b = self.a, self.b
         i = j = 0
         while True:
-            m = self.pattern.search(a, i) if self.pattern is not None else None
+            m = self._search(i)
             stop = m.start() if m is not None else len(a)
             k = self._first_difference(i, j, stop - i)
             if k < stop - i or (m is None and j + k != len(b)):

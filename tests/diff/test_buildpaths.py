@@ -161,3 +161,20 @@ def test_string_table_merged_in_another_order() -> None:
     assert set(got.shifts) >= {10, -9, 15}
     assert not find_build_paths_in_strings(a, b.replace(b"stdio", b"stdlib")).explained
     assert find_build_paths_in_strings(b"x\0y\0", b"y\0x\0").note == "no directory pair"
+
+
+def test_unrelated_multi_megabyte_inputs_stay_fast() -> None:
+    """Many differences and a needle absent from the rest: each search runs once."""
+    import random
+
+    rng = random.Random(7)
+    a = bytes(rng.getrandbits(8) for _ in range(1 << 16)) * 64  # 4 MiB
+    b = bytearray(a)
+    for i in range(0, len(b), 4096):
+        b[i] ^= 0xFF
+    b[100:120] = b"/tmp/other/x.go\0abcd"
+    a = a[:100] + b"/tmp/build/x.go\0abcd" + a[120:]
+    start = time.perf_counter()
+    got = find_build_paths(a, bytes(b))
+    assert time.perf_counter() - start < 5
+    assert not got.explained and len(got.unexplained) == MAX_SPANS
