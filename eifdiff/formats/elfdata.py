@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from eifdiff.errors import FormatError
 
-MAX_INFLATED = 256 << 20  # a compressed section inflating past this is kept compressed
+MAX_INFLATED = 128 << 20  # compressed sections inflate to at most this much in all, per file
+MAX_RATIO = 1000  # nor to more than this many times their compressed size
 MAX_SECTIONS = 65535
 SHF_COMPRESSED = 0x800
 SHF_STRINGS = 0x20
@@ -74,7 +75,7 @@ def _inflate(body: bytes, order: str, elfclass: int, budget: int) -> bytes | Non
         return None
     ctype, claimed = (struct.unpack_from(order + "IxxxxQ", body) if elfclass == 64
                       else struct.unpack_from(order + "II", body))
-    if ctype != 1 or claimed > budget:
+    if ctype != 1 or claimed > budget or claimed > MAX_RATIO * len(body):
         return None
     d = zlib.decompressobj()
     try:
