@@ -229,6 +229,9 @@ GO_BUILD_PATH = _declare(ELF, "go build path", "build-path", (
 RUST_BUILD_PATH = _declare(ELF, "rust build path", "build-path", (
     "rustc records the build directory and ~/.cargo paths; build with RUSTFLAGS="
     "\"--remap-path-prefix=$PWD=/build --remap-path-prefix=$CARGO_HOME=/cargo\"."), deep=True)
+RUST_COMP_DIR = _declare(ELF, "rust comp_dir", "build-path", (
+    "rustc records the build directory as DWARF DW_AT_comp_dir; build with RUSTFLAGS="
+    "\"--remap-path-prefix=$PWD=/build\"."), deep=True)
 PATH_DERIVED = _declare(ELF, "moved by build path", "derived", _FROM_PATHS)
 GO_BUILD_ID = _declare(ELF, "go build ID", "derived", (
     "Go's build ID hashes the build's inputs (build paths, the build info); it follows from "

@@ -24,7 +24,16 @@ MAX_ELF = 256 << 20  # ELF files larger than this are not walked for build paths
 MAX_ARCHIVE = 256 << 20
 ELSEWHERE = (".note.gnu.build-id", ".comment", ".modinfo")  # sections other rows explain
 JAVA_SUFFIXES = (".jar", ".war", ".ear")
-_PATH_FIELD = {"go": R.GO_BUILD_PATH, "rust": R.RUST_BUILD_PATH}
+PATH_FIELDS = {"go": R.GO_BUILD_PATH, "rust": R.RUST_BUILD_PATH}  # else SECTION_PATHS (C, C++)
+
+
+def _comp_dirs(fa: ElfFacts, fb: ElfFacts) -> tuple[tuple[str, str], ...]:
+    """The (a, b) pairs of DWARF `DW_AT_comp_dir` values that differ, unit by unit."""
+    da = {d.unit: d.value for d in fa.dwarf if d.attribute == "DW_AT_comp_dir"}
+    db = {d.unit: d.value for d in fb.dwarf if d.attribute == "DW_AT_comp_dir"}
+    pairs = {(da[u], db[u]) for u in da.keys() & db.keys()
+             if da[u] != db[u] and da[u].startswith("/") and db[u].startswith("/")}
+    return tuple(sorted(pairs))
 
 
 class ElfApplication:
@@ -45,13 +54,15 @@ class ElfApplication:
             sa, sb = dict(ia.settings), dict(ib.settings)
             stamps = [(sa[k].encode(), sb[k].encode()) for k in sa.keys() & sb.keys()
                       if sa[k] != sb[k] and len(sa[k]) >= 8 and len(sb[k]) >= 8]
+        dirs = _comp_dirs(fa, fb)
         if max(len(a), len(b)) <= MAX_ELF:
             try:
-                self.paths = elf_build_paths(a, b, hashes=tuple(stamps))
+                self.paths = elf_build_paths(a, b, dirs, tuple(stamps))
             except FormatError:
                 self.paths = None
         tool = detect_toolchain(a, facts=fa)
-        self.field = _PATH_FIELD.get(tool.name if tool else "", R.SECTION_PATHS)
+        self.field = PATH_FIELDS.get(tool.name if tool else "", R.SECTION_PATHS)
+        self.comp_dir_field = R.RUST_COMP_DIR if tool and tool.name == "rust" else R.COMP_DIR
 
     def _build_info(self, ia: golang.BuildInfo, ib: golang.BuildInfo, fa: ElfFacts,
                     fb: ElfFacts) -> list[Divergence]:

@@ -23,7 +23,7 @@ MAX_PAIRS = 32  # path pairs discovered at most
 MAX_SPANS = 64  # unexplained spans recorded at most (the rest is one final span)
 MAX_TOKEN = 4096  # longest path token looked at around a differing byte
 MIN_PREFIX = 2  # shortest directory a pair may name (e.g. `/a`)
-MAX_OFFSET_SPAN = 256  # longest span checked for moved offsets
+MAX_OFFSET_SPAN = 4096  # longest span checked for moved offsets
 RESYNC = 8  # equal bytes (at the same shift) that end an unexplained span
 ALIGN = 32  # the widest table alignment a moved length or pointer is allowed to round up to
 MAX_MULTIPLE = 1 << 16  # an offset may move by up to this many times a pair's length change
@@ -61,10 +61,10 @@ class BuildPaths:
     """What the walk found. `explained` is True when the pairs (and the given derived hashes)
     account for every differing byte; `unexplained` lists the spans they do not (complete up to
     MAX_SPANS: a last span then runs to the end); `offsets` are short spans holding integers
-    that moved by the paths' length change (offsets and sizes, derived). `derived` counts
-    substitutions of the given hashes; `padding` counts NUL-padded fields that absorbed a
-    length change; `note` says why a walk was not attempted; `shifts` are the offset changes
-    the walk went through (pass them on to sibling sections as `moves`)."""
+    that moved by the paths' length change (offsets and sizes, derived; the first MAX_SPANS).
+    `derived` counts substitutions of the given hashes; `padding` counts NUL-padded fields
+    that absorbed a length change; `note` says why a walk was not attempted; `shifts` are the
+    offset changes the walk went through (pass them on to sibling sections as `moves`)."""
 
     pairs: tuple[PathPair, ...]
     explained: bool
@@ -99,8 +99,8 @@ def pair_from_tokens(x: bytes, y: bytes) -> tuple[bytes, bytes] | None:
     """The leading directories of two path tokens whose tails (from a `/` on) are equal, e.g.
     `/src/a/main.go`, `/build/b/main.go` -> (`/src/a`, `/build/b`); the whole tokens when no
     tail is shared. None when either side is not a path or the tokens are equal."""
-    if x == y:
-        return None
+    if x == y or x.count(b"/") < 2 or y.count(b"/") < 2:
+        return None  # a path names a directory and something in it (binary data has `/`s)
     i = 0  # the length of the common tail
     n = min(len(x), len(y))
     while i < n and x[len(x) - 1 - i] == y[len(y) - 1 - i]:
@@ -123,7 +123,8 @@ class _Walk:
     """The side-by-side walk; `run()` returns a BuildPaths."""
 
     def __init__(self, a: bytes, b: bytes, pairs: list[tuple[bytes, bytes]],
-                 hashes: list[tuple[bytes, bytes]], discover: bool) -> None:
+                 hashes: list[tuple[bytes, bytes]], discover: bool,
+                 moves: tuple[int, ...] = ()) -> None:
         self.a, self.b = a, b
         self.subs: dict[bytes, bytes] = {}
         self.kind: dict[bytes, str] = {}
@@ -136,6 +137,8 @@ class _Walk:
                 self.subs[old], self.kind[old] = new, "path"
         self.discover = discover
         self.spans: list[Span] = []
+        self.offset_spans: list[Span] = []
+        self.moves = set(moves)
         self.padding = 0
         self.pending = False  # a substitution changed the shift
         self.shifts: set[int] = set()  # every shift (j - i) the walk went through
@@ -278,7 +281,7 @@ class _Walk:
                 if ea >= len(a) or eb >= len(b):
                     self.spans.append(self._tighten(p, q))
                     break
-                self.spans.append(Span(p, ea, q, eb))
+                self._record(Span(p, ea, q, eb))
                 i, j = ea, eb
                 continue
             if m is None:
@@ -306,9 +309,21 @@ class _Walk:
                 if len(self.spans) >= MAX_SPANS - 1 or ea >= len(a) or eb >= len(b):
                     self.spans.append(self._tighten(p, q))
                     break
-                self.spans.append(Span(p, ea, q, eb))
+                self._record(Span(p, ea, q, eb))
                 i, j = ea, eb
         return i, j
+
+    def _record(self, span: Span) -> None:
+        """Keep an unexplained span, or count it at once as a moved offset (so that a section
+        holding thousands of them, such as `.debug_info`, is followed to its end)."""
+        if self.subs:
+            deltas = {len(n) - len(o) for o, n in self.subs.items()
+                      if self.kind[o] == "path" and len(n) != len(o)}
+            if self._offset(span, self.shifts | self.moves, deltas):
+                if len(self.offset_spans) < MAX_SPANS:
+                    self.offset_spans.append(span)
+                return
+        self.spans.append(span)
 
     def _offset(self, span: Span, moves: set[int], deltas: set[int]) -> bool:
         """Whether every differing byte of a short span lies in an integer (little-endian, 1 to
@@ -369,15 +384,15 @@ class _Walk:
                       for o, n in paths if self.counts.get(o, 0) or (o, n) in known)
         derived = sum(c for o, c in self.counts.items() if self.kind[o] == "hash")
         deltas = {len(n) - len(o) for o, n in paths if len(n) != len(o)}
-        offsets, spans = [], []
+        offsets, spans = list(self.offset_spans), []
         for span in self.spans:
             if (pairs or derived) and self._offset(span, self.shifts | set(moves), deltas):
                 offsets.append(span)
             else:
                 spans.append(span)
         return BuildPaths(pairs, not spans and bool(pairs or derived), tuple(spans),
-                          tuple(offsets),
-                          derived, self.padding, tuple(sorted(self.shifts - {0})))
+                          tuple(offsets[:MAX_SPANS]), derived, self.padding,
+                          tuple(sorted(self.shifts - {0})))
 
 
 def _uleb(data: bytes, at: int) -> tuple[int, int] | None:
@@ -410,7 +425,7 @@ def find_build_paths(
     if x == y:
         return BuildPaths((), False, note="equal")
     known = tuple((p.encode(), q.encode()) for p, q in pairs)
-    walk = _Walk(x, y, list(known), list(hashes), discover)
+    walk = _Walk(x, y, list(known), list(hashes), discover, moves)
     walk.run()
     return walk.result(known, moves)
 

@@ -232,7 +232,7 @@ class ElfComparison:
             if key[1] == "DW_AT_comp_dir":
                 if x.value and y.value:
                     self.substitutions.append((x.value.encode(), y.value.encode()))
-                field = R.COMP_DIR
+                field = self._app().comp_dir_field
             else:
                 explained = self._explained_by_paths(x.value.encode(), y.value.encode())
                 field = R.DWARF_PATH if explained else R.DWARF_ATTRIBUTE

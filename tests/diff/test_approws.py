@@ -194,3 +194,29 @@ def test_not_an_archive_after_all_falls_back_to_content(tmp_path: Path) -> None:
                    [(entry, b"PK\x03\x04 not really a zip!", 0o644)])
     got = {(d.field, d.category) for d in report.divergences if d.entry == entry}
     assert got == {("content", "content"), ("filesize", "derived")}
+
+
+def test_rust_program_built_in_two_directories(tmp_path: Path) -> None:
+    rustc = shutil.which("rustc")
+    if rustc is None:
+        pytest.skip("rustc is not installed")
+    bins = []
+    for folder in ("r1", "rust/longer"):
+        d = tmp_path / folder
+        d.mkdir(parents=True)
+        (d / "main.rs").write_text('fn main() { println!("{}", std::env::args().count()); }\n')
+        subprocess.run([rustc, "-g", "-o", "app", "main.rs"], cwd=d, check=True,
+                       capture_output=True, timeout=600)
+        bins.append((d / "app").read_bytes())
+    report = _pair(tmp_path / "eif", [("rootfs/bin/app", bins[0], 0o755)],
+                   [("rootfs/bin/app", bins[1], 0o755)])
+    rows = [d for d in report.divergences if d.entry == "rootfs/bin/app"]
+    assert not [d for d in rows if d.category == "content"], [(d.part, d.field) for d in rows]
+    causes = {(d.part, d.field) for d in rows if d.is_cause}
+    assert ("DW_AT_comp_dir", "rust comp_dir") in causes
+    assert (".debug_str", "rust build path") in causes
+    for d in rows:
+        if d.is_cause:
+            assert d.category == "build-path" and "--remap-path-prefix" in d.hint
+    assert {(d.part, d.field) for d in rows if not d.is_cause} >= {
+        (".note.gnu.build-id", "build-id from build path")}

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from eifdiff.diff.approws import PATH_FIELDS
 from eifdiff.diff.buildpaths import common_directory
 from eifdiff.diff.elfpaths import BUILD_PATH, CONTENT, DERIVED, elf_build_paths
-from eifdiff.diff.toolhints import hint
 from eifdiff.formats.toolchain import detect_toolchain
+from eifdiff.rules import ELF, SECTION_PATHS, rule
 
 GO_MAIN = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n'
 C_MAIN = '#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n'
@@ -59,7 +60,7 @@ def test_go_built_in_two_directories(go_pair: tuple[Path, bytes, bytes, bytes]) 
     assert kind == "go build ID" and ida != idb
     tool = detect_toolchain(a)
     assert tool is not None and tool.name == "go"
-    assert "-trimpath" in hint("build-path", tool.name)
+    assert "-trimpath" in rule(ELF, PATH_FIELDS[tool.name]).hint
 
 
 def test_go_same_length_directories(go_pair: tuple[Path, bytes, bytes, bytes]) -> None:
@@ -101,4 +102,4 @@ def test_c_built_in_two_directories(tmp_path: Path, folders: tuple[str, str]) ->
     assert CONTENT not in cats.values()
     tool = detect_toolchain(out[0])
     assert tool is not None and tool.name == "c"
-    assert "-ffile-prefix-map" in hint("build-path", tool.name)
+    assert tool.name not in PATH_FIELDS and "-ffile-prefix-map" in rule(ELF, SECTION_PATHS).hint
