@@ -258,6 +258,9 @@ PYC_COMPILED_IN = _declare(CPIO, "pyc compiled in", "build-path", (
     "The .pyc records the folder it was compiled in (co_filename); pip --target compiles in a "
     "temporary /tmp/pip-target-* folder. Compile in the final location (`python -m compileall "
     "-d /final/dir`) or install straight into the final path."), deep=True)
+FILE_BUILD_PATH = _declare(CPIO, "build path", "build-path", (
+    "The file records a build directory (a generated script, a cache, a manifest); generate it "
+    "in the final location or in a fixed directory, or map the path away."), deep=True)
 _MEMBER_TIMES = ("The archive records each member's mtime; set SOURCE_DATE_EPOCH for the tool "
                  "that writes it (wheel builders, `tar --mtime=@$SOURCE_DATE_EPOCH`), or run "
                  "strip-nondeterminism on it.")

@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 from eifdiff import rules as R
 from eifdiff.diff.archives import MemberChange, compare_archives
+from eifdiff.diff.buildpaths import find_build_paths
 from eifdiff.diff.elfpaths import BUILD_PATH, CONTENT, DERIVED, ElfPaths, elf_build_paths
 from eifdiff.diff.pycode import FILENAMES, compare_pyc
 from eifdiff.diff.rows import Where, epoch
+from eifdiff.diff.spans import first_difference
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.archive import Archive, detect, read_archive
 from eifdiff.formats.elf import ElfFacts
@@ -22,6 +24,7 @@ from eifdiff.records import Divergence
 
 MAX_ELF = 256 << 20  # ELF files larger than this are not walked for build paths
 MAX_ARCHIVE = 256 << 20
+MAX_FILE = 64 << 20  # other files larger than this are not walked for build paths
 ELSEWHERE = (".note.gnu.build-id", ".comment", ".modinfo")  # sections other rows explain
 JAVA_SUFFIXES = (".jar", ".war", ".ear")
 PATH_FIELDS = {"go": R.GO_BUILD_PATH, "rust": R.RUST_BUILD_PATH}  # else SECTION_PATHS (C, C++)
@@ -254,3 +257,19 @@ def lockfile_rows(at: Where, a: memoryview, b: memoryview) -> list[Divergence]:
             out.append(at.row(R.CPIO, R.LOCKED_VERSION, None if x is None else " ".join(x),
                               None if y is None else " ".join(y), part=loc))
     return out
+
+
+def path_rows(at: Where, a: memoryview, b: memoryview, off_a: int, off_b: int
+              ) -> list[Divergence]:
+    """A `build path` row for any other file (text or binary) whose differing bytes are all
+    explained by directory pairs found in them; [] otherwise."""
+    if max(len(a), len(b)) > MAX_FILE:
+        return []
+    got = find_build_paths(a, b)
+    if not got.explained or not got.pairs:
+        return []
+    dirs = got.directories
+    first = first_difference(a, b) or 0
+    return [at.row(R.CPIO, R.FILE_BUILD_PATH, "; ".join(d[0] for d in dirs),
+                   "; ".join(d[1] for d in dirs), offset_a=off_a + first,
+                   offset_b=off_b + first, length=len(a) - first)]

@@ -120,10 +120,15 @@ class Explainer:
 
     def _application(self, at: Where, a: memoryview, b: memoryview, off_a: int,
                      off_b: int) -> list[Divergence]:
-        """Member rows of nested archives (zip, jar, wheel, tar, tar.gz), lockfile versions."""
+        """Member rows of nested archives (zip, jar, wheel, tar, tar.gz), lockfile versions,
+        build directories recorded in any other file."""
         if approws.is_archive(a) and approws.is_archive(b):
-            return approws.archive_rows(at, a, b, off_a, off_b, self.anomalies.append)
-        return approws.lockfile_rows(at, a, b)
+            rows = approws.archive_rows(at, a, b, off_a, off_b, self.anomalies.append)
+        else:
+            rows = approws.lockfile_rows(at, a, b)
+        rows = rows or approws.path_rows(at, a, b, off_a, off_b)
+        self.read(len(a) + len(b))  # both payloads were read whole
+        return rows
 
     def _gzip(self, at: Where, a: memoryview, b: memoryview, off_a: int,
               off_b: int) -> Iterator[Divergence]:

@@ -220,3 +220,20 @@ def test_rust_program_built_in_two_directories(tmp_path: Path) -> None:
             assert d.category == "build-path" and "--remap-path-prefix" in d.hint
     assert {(d.part, d.field) for d in rows if not d.is_cause} >= {
         (".note.gnu.build-id", "build-id from build path")}
+
+
+def test_build_directory_in_other_files(tmp_path: Path) -> None:
+    """A generated text file and a binary cache holding the build directory: `build path`
+    rows naming both directories, not `content`."""
+    def files(root: str) -> list[tuple[str, bytes | None, int]]:
+        script = f"#!/bin/sh\nexec {root}/venv/bin/python -m app \"$@\"\n".encode()
+        cache = b"\x00\x01" + (root.encode() + b"/lib/x.so").ljust(64, b"\0") + bytes(range(40))
+        return [("rootfs/opt", None, 0o755), ("rootfs/opt/run", script, 0o755),
+                ("rootfs/opt/cache.bin", cache, 0o644)]
+
+    report = _pair(tmp_path, files("/build/a1"), files("/home/ci/work/b22"))
+    for entry in ("rootfs/opt/run", "rootfs/opt/cache.bin"):
+        (row,) = [d for d in report.divergences if d.entry == entry and d.is_cause]
+        assert (row.field, row.category) == ("build path", "build-path")
+        assert (row.a, row.b) == ("/build/a1", "/home/ci/work/b22")
+    assert not [d for d in report.divergences if d.category == "content"]
