@@ -97,8 +97,9 @@ def _token(data: bytes, start: int, at: int) -> bytes:
 
 def pair_from_tokens(x: bytes, y: bytes) -> tuple[bytes, bytes] | None:
     """The leading directories of two path tokens whose tails (from a `/` on) are equal, e.g.
-    `/src/a/main.go`, `/build/b/main.go` -> (`/src/a`, `/build/b`); the whole tokens when no
-    tail is shared. None when either side is not a path or the tokens are equal."""
+    `/src/a/main.go`, `/build/b/main.go` -> (`/src/a`, `/build/b`). None when no such tail is
+    shared (`/bin/other` vs `/bin/OTHER` are two paths, not one moved directory), when either
+    side is not an absolute path, or when the tokens are equal."""
     if x == y or x.count(b"/") < 2 or y.count(b"/") < 2:
         return None  # a path names a directory and something in it (binary data has `/`s)
     i = 0  # the length of the common tail
@@ -107,7 +108,9 @@ def pair_from_tokens(x: bytes, y: bytes) -> tuple[bytes, bytes] | None:
         i += 1
     tail = x[len(x) - i :]
     cut = tail.find(b"/")
-    keep = i - cut if cut >= 0 else 0  # the shared tail starting at a `/`
+    if cut < 0:
+        return None  # no file in common: two different paths, not one moved directory
+    keep = i - cut  # the shared tail starting at a `/`
     ha, hb = x[: len(x) - keep], y[: len(y) - keep]
     # start both at their first `/` when they share what comes before it (`-I/src`, `=/src`)
     sa, sb = ha.find(b"/"), hb.find(b"/")

@@ -125,7 +125,8 @@ def test_fast_on_multi_megabyte_sections() -> None:
 
 def test_pair_from_tokens() -> None:
     assert pair_from_tokens(b"/src/a/main.go", b"/build/bb/main.go") == (b"/src/a", b"/build/bb")
-    assert pair_from_tokens(b"-I/src/a", b"-I/src/b") == (b"/src/a", b"/src/b")
+    assert pair_from_tokens(b"-I/src/a/inc", b"-I/src/b/inc") == (b"/src/a", b"/src/b")
+    assert pair_from_tokens(b"/bin/other", b"/bin/OTHER") is None  # no file in common
     assert pair_from_tokens(b"abc/def", b"xyz/def") is None  # not absolute
     assert pair_from_tokens(b"/same", b"/same") is None
     assert pair_from_tokens(b"/a/x", b"/b/x") == (b"/a", b"/b")
