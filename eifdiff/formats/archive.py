@@ -23,7 +23,8 @@ from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import GzipHeader, decompress_to, parse_gzip_header
 
 MAX_MEMBERS = 100_000
-MAX_TOTAL = 512 << 20  # inflated bytes read from one archive
+MAX_TOTAL = 512 << 20  # inflated bytes read from one archive (zip members are streamed)
+MAX_GZIP = 64 << 20  # a gzip or tar.gz is inflated in memory up to this size
 MAX_RATIO = 1000  # inflated / compressed for one member (past 1 MiB)
 MAX_INPUT = 1 << 30
 CHUNK = 1 << 20
@@ -354,7 +355,7 @@ def read_gzip(data: bytes | memoryview, path: str = "") -> Archive:
     view = memoryview(data).cast("B")
     header = parse_gzip_header(view)
     out = io.BytesIO()
-    decompress_to(view, "gzip", out, max_size=MAX_TOTAL, max_ratio=MAX_RATIO)
+    decompress_to(view, "gzip", out, max_size=MAX_GZIP, max_ratio=MAX_RATIO)
     inner = out.getvalue()
     if detect(inner) == "tar":
         return read_tar(inner, path, wrapper=header)

@@ -149,3 +149,9 @@ def test_detect_and_helpers() -> None:
     assert dos_epoch(0, 0) is None
     assert dos_epoch((44 << 9) | (1 << 5) | 1, 0) == timegm((2024, 1, 1, 0, 0, 0))
     assert extra_fields(b"\x01\x00\x02\x00ab\x99") == ((1, b"ab"), (-1, b"\x99"))
+
+
+def test_gzip_bomb_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive, "MAX_GZIP", 1 << 20)
+    with pytest.raises(FormatError, match="inflates past"):
+        read_archive(gzip.compress(bytes(4 << 20)), "bomb.gz")
