@@ -130,6 +130,7 @@ def owner_index(packages: Iterable[Package], ramdisk: str | None = None) -> dict
 
 
 _SITE = re.compile(r"(?P<site>(?:.*/)?(?:site|dist)-packages/)(?P<top>[^/]+)(?:/.*)?")
+_NODE = re.compile(r"(?P<dir>.*node_modules/(?:@[^/]+/)?[^/@.][^/]*)/.+")
 _DOC = re.compile(r"(?P<root>(?:.*/)?)usr/share/doc/(?P<pkg>[^/]+)(?:/.*)?")
 _DPKG_INFO = re.compile(r"(?P<root>(?:.*/)?)var/lib/dpkg/info/(?P<pkg>[^/:]+)(?::[^/.]+)?\.[^/]+")
 
@@ -158,7 +159,8 @@ def owner_of(name: str, index: Mapping[str, Package],
     """The package owning entry `name`: its file lists first, then path conventions.
 
     A `.pyc` belongs to its source file's owner; `.../site-packages/<top>/...` to the
-    distribution whose RECORD lists that top-level module; `usr/share/doc/<pkg>/...` and
+    distribution whose RECORD lists that top-level module; `.../node_modules/<pkg>/...` to the
+    npm package a lockfile installed there; `usr/share/doc/<pkg>/...` and
     `var/lib/dpkg/info/<pkg>.*` to the dpkg (or rpm) package `<pkg>` under the same root.
     Pass the packages (and the `owner_index`) of the entry's own ramdisk.
     """
@@ -175,6 +177,10 @@ def owner_of(name: str, index: Mapping[str, Package],
                 return p
         for candidate in (top, top + "/__init__.py", top + ".py"):
             if (p := index.get(candidate)) is not None:
+                return p
+    if (m := _NODE.fullmatch(name)) is not None:
+        for p in packages:
+            if p.ecosystem == "npm" and p.extra is not None and p.extra.get("path") == m["dir"]:
                 return p
     if (m := _DOC.fullmatch(name)) is not None:
         return _named(packages, ("dpkg", "rpm"), m["pkg"], m["root"])

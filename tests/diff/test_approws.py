@@ -156,9 +156,18 @@ def test_npm_lockfile_drift(tmp_path: Path) -> None:
             "": {"name": "web"}, "node_modules/left-pad": {"version": version},
             "node_modules/same": {"version": "1.0.0"}}}, indent=2).encode()
 
+    def tree(version: str) -> list[tuple[str, bytes | None, int]]:
+        return [("rootfs/srv", None, 0o755), (entry, lock(version), 0o644),
+                ("rootfs/srv/node_modules", None, 0o755),
+                ("rootfs/srv/node_modules/left-pad", None, 0o755),
+                (code, f"module.exports = '{version}'\n".encode(), 0o644)]
+
     entry = "rootfs/srv/package-lock.json"
-    report = _pair(tmp_path, [("rootfs/srv", None, 0o755), (entry, lock("1.3.0"), 0o644)],
-                   [("rootfs/srv", None, 0o755), (entry, lock("1.3.1"), 0o644)])
+    code = "rootfs/srv/node_modules/left-pad/index.js"
+    report = _pair(tmp_path, tree("1.3.0"), tree("1.3.1"))
+    (row,) = [d for d in report.divergences if d.entry == code and d.is_cause]
+    assert row.category == "content" and row.package == "left-pad"
+    assert "went from 1.3.0 to 1.3.1" in row.hint
     rows = [(d.part, d.field, d.a, d.b, d.category) for d in report.divergences
             if d.entry == entry]
     assert rows == [("node_modules/left-pad", "locked version", "left-pad 1.3.0",

@@ -80,3 +80,19 @@ def test_dependency_drift_reads_as_a_version_change() -> None:
     a = npm.read({"package-lock.json": json.dumps(V3).encode()}, ramdisk="r")
     b = npm.read({"package-lock.json": json.dumps(newer).encode()}, ramdisk="r")
     assert package_changes(a, b) == [PackageChange("npm", "@scope/util", "2.2.1", "2.2.2", "r")]
+
+
+def test_files_under_node_modules_belong_to_their_package() -> None:
+    from eifdiff.packages.inventory import owner_index, owner_of
+
+    pkgs = npm.read({"srv/package-lock.json": json.dumps(V3).encode()}, root="rootfs/")
+    index = owner_index(pkgs)
+    for name, owner in (
+            ("rootfs/srv/node_modules/left-pad/index.js", "left-pad"),
+            ("rootfs/srv/node_modules/@scope/util/lib/a.js", "@scope/util"),
+            ("rootfs/srv/node_modules/left-pad/node_modules/tiny/t.js", "tiny"),
+            ("rootfs/srv/node_modules/alias/x.js", "real-name"),
+            ("rootfs/srv/node_modules/.package-lock.json", None),
+            ("rootfs/other/node_modules/left-pad/index.js", None)):
+        got = owner_of(name, index, pkgs)
+        assert (got.name if got else None) == owner, name
