@@ -57,6 +57,16 @@ class ElfApplication:
             sa, sb = dict(ia.settings), dict(ib.settings)
             stamps = [(sa[k].encode(), sb[k].encode()) for k in sa.keys() & sb.keys()
                       if sa[k] != sb[k] and len(sa[k]) >= 8 and len(sb[k]) >= 8]
+            # a module at another version is named `path@version` in file names and symbols,
+            # and its line of the module info (also kept in .rodata) has another checksum
+            ma = {m.path: m for m in ia.deps}
+            mb = {m.path: m for m in ib.deps}
+            for p in ma.keys() & mb.keys():
+                x, y = ma[p], mb[p]
+                if (x.version, x.sum) != (y.version, y.sum):
+                    stamps.append((f"{p}\t{x.version}\t{x.sum}".encode(),
+                                   f"{p}\t{y.version}\t{y.sum}".encode()))
+                    stamps.append((f"{p}@{x.version}".encode(), f"{p}@{y.version}".encode()))
         dirs = _comp_dirs(fa, fb)
         if max(len(a), len(b)) <= MAX_ELF:
             try:

@@ -246,3 +246,46 @@ def test_build_directory_in_other_files(tmp_path: Path) -> None:
         assert (row.field, row.category) == ("build path", "build-path")
         assert (row.a, row.b) == ("/build/a1", "/home/ci/work/b22")
     assert not [d for d in report.divergences if d.category == "content"]
+
+
+def test_go_dependency_drift_reads_as_a_module_version(tmp_path: Path) -> None:
+    """The same program built (with -trimpath) against example.com/greet v1.2.3 and v1.2.4,
+    served from a file:// module proxy made here: one `go module` row, the rest derived."""
+    import zipfile
+
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("the go command is not installed")
+    proxy = tmp_path / "proxy" / "example.com" / "greet" / "@v"
+    proxy.mkdir(parents=True)
+    mod = "module example.com/greet\n\ngo 1.18\n"
+    (proxy / "list").write_text("v1.2.3\nv1.2.4\n")
+    for v in ("v1.2.3", "v1.2.4"):
+        (proxy / f"{v}.info").write_text(json.dumps({"Version": v,
+                                                     "Time": "2024-01-01T00:00:00Z"}))
+        (proxy / f"{v}.mod").write_text(mod)
+        with zipfile.ZipFile(proxy / f"{v}.zip", "w") as z:
+            z.writestr(f"example.com/greet@{v}/go.mod", mod)
+            z.writestr(f"example.com/greet@{v}/greet.go",
+                       'package greet\n\nfunc Hello() string { return "hi" }\n')
+    env = {**os.environ, "GOPATH": str(tmp_path / "gopath"), "GOCACHE": str(tmp_path / "gc"),
+           "GOPROXY": f"file://{tmp_path / 'proxy'}", "GOSUMDB": "off", "GONOSUMDB": "*",
+           "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOWORK": "off"}
+    bins = []
+    for v in ("v1.2.3", "v1.2.4"):
+        d = tmp_path / "app"
+        d.mkdir(exist_ok=True)
+        (d / "go.mod").write_text(f"module example.com/app\n\ngo 1.18\n\n"
+                                  f"require example.com/greet {v}\n")
+        (d / "go.sum").unlink(missing_ok=True)
+        (d / "main.go").write_text('package main\n\nimport "example.com/greet"\n\n'
+                                   "func main() { println(greet.Hello()) }\n")
+        subprocess.run([go, "build", "-trimpath", "-o", "app", "."], cwd=d, env=env,
+                       check=True, capture_output=True, timeout=600)
+        bins.append((d / "app").read_bytes())
+    report = _pair(tmp_path / "eif", [("rootfs/bin/app", bins[0], 0o755)],
+                   [("rootfs/bin/app", bins[1], 0o755)])
+    causes = [(d.part, d.field, d.a, d.b) for d in report.divergences if d.is_cause]
+    assert causes == [("example.com/greet", "go module", "example.com/greet v1.2.3",
+                       "example.com/greet v1.2.4")]
+    assert "go.mod" in report.divergences[0].hint
