@@ -155,8 +155,11 @@ def _sizes(rng: random.Random, count: int, budget: int) -> list[int]:
     return sizes
 
 
-def customer_tree(seed: int, files: int, payload_budget: int, variant: str) -> list[Node]:
-    """The customer ramdisk's members in archive order, for variant `a` or `b`."""
+def customer_tree(seed: int, files: int, payload_budget: int, variant: str, added: int = 1,
+                  dense_inodes: bool = False) -> list[Node]:
+    """The customer ramdisk's members in archive order, for variant `a` or `b` (which adds
+    `added` files); `dense_inodes` numbers inodes 1, 2, 3... in archive order, as GNU cpio
+    `--reproducible` does."""
     rng = random.Random(f"tree:{seed}")
     dirs, names = _tree(rng, files)
     sizes = _sizes(random.Random(f"sizes:{seed}"), len(names), payload_budget)
@@ -189,14 +192,17 @@ def customer_tree(seed: int, files: int, payload_budget: int, variant: str) -> l
                 group[j] = n
         reordered = max(by_dir, key=lambda d: (len(by_dir[d]), d))
         vr.shuffle(by_dir[reordered])
-        by_dir.setdefault("opt/app", []).append(
-            Node(ADDED_NAME, S_IFREG | 0o644, ino + 1, MTIME_BASE + 90_000, 12_345,
-                 f"{seed}:{ADDED_NAME}")
-        )
+        for k in range(added):
+            name = ADDED_NAME if k == 0 else f"{ADDED_NAME}.{k}"
+            by_dir.setdefault("opt/app", []).append(
+                Node(name, S_IFREG | 0o644, ino + 1 + k, MTIME_BASE + 90_000, 12_345,
+                     f"{seed}:{name}"))
     # directories first (the kernel's unpacker needs a file's parent before the file), then
     # files grouped by directory in the order the directories were created
     for d in [*dirs, *(k for k in by_dir if k not in dirs)]:
         nodes.extend(by_dir.get(d, ()))
+    if dense_inodes:
+        nodes = [replace(n, ino=i + 1) for i, n in enumerate(nodes)]
     return nodes
 
 
@@ -245,7 +251,8 @@ def bootstrap_ramdisk(seed: int) -> bytes:
 
 
 def make_eif(out: Path, *, size_mb: float, files: int, seed: int, variant: str = "a",
-             kernel_mb: float = 8.0) -> dict[str, object]:
+             kernel_mb: float = 8.0, added: int = 1,
+             dense_inodes: bool = False) -> dict[str, object]:
     """Write the EIF to `out` (atomically) and return a summary with its PCRs."""
     if variant not in ("a", "b"):
         raise ValueError(f"unknown variant {variant!r} (a or b)")
@@ -257,7 +264,7 @@ def make_eif(out: Path, *, size_mb: float, files: int, seed: int, variant: str =
     overhead = sum(member_overhead(n) for n in [*dirs, *names]) + 2 * files + 1024
     fixed = 548 + 5 * 12 + len(kernel) + len(CMDLINE) + 400 + len(boot)
     budget = max(0, int(size_mb * MIB) - fixed - overhead)
-    nodes = customer_tree(seed, files, budget, variant)
+    nodes = customer_tree(seed, files, budget, variant, added, dense_inodes)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".make_eif-") as tmp:
         ramdisk = Path(tmp) / "customer.cpio"
@@ -289,12 +296,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="a: the base image; b: the same tree with a tenth of the mtimes, one "
                    "file's content and part of the order changed, and one file added")
     p.add_argument("--kernel-mb", type=float, default=8.0, help="kernel size in MiB (default 8)")
+    p.add_argument("--added", type=int, default=1, help="files variant b adds (default 1)")
+    p.add_argument("--dense-inodes", action="store_true",
+                   help="number inodes densely in archive order (GNU cpio --reproducible)")
     p.add_argument("--out", type=Path, required=True, help="EIF to write")
     args = p.parse_args(argv)
     if args.files < 1 or args.size_mb <= 0 or args.kernel_mb < 0.1:
         p.error("--files must be >= 1, --size-mb > 0 and --kernel-mb >= 0.1")
     summary = make_eif(args.out, size_mb=args.size_mb, files=args.files, seed=args.seed,
-                       variant=args.variant, kernel_mb=args.kernel_mb)
+                       variant=args.variant, kernel_mb=args.kernel_mb, added=args.added,
+                       dense_inodes=args.dense_inodes)
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -1,7 +1,8 @@
 """The `eifdiff` command: compare two EIFs, describe one, build one.
 
-Exit codes: 0 identical, 1 different, 2 trouble (bad input, bad usage). Errors are one line on
-stderr, never a traceback (set EIFDIFF_DEBUG=1 to see one).
+Exit codes: 0 identical, 1 different, 2 trouble (bad input, bad usage); `attest` and `check`
+add 3, verification failed. Errors are one line on stderr, never a traceback (set
+EIFDIFF_DEBUG=1 to see one).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _compare_parser() -> argparse.ArgumentParser:
         prog="eifdiff",
         description="Compare two EIF files: PCRs, sections and why they differ. "
         "Other commands: `eifdiff describe FILE`, `eifdiff build ...`, `eifdiff unpack FILE DIR`, "
-        "`eifdiff normalize --fix NAMES IN OUT`, `eifdiff inventory FILE` (see --help of each).",
+        "`eifdiff normalize --fix NAMES IN OUT`, `eifdiff inventory FILE`, `eifdiff attest DOC "
+        "[FILE]`, `eifdiff check FILE --expect PCRS` (see --help of each).",
     )
     p.add_argument("a", help="first EIF")
     p.add_argument("b", help="second EIF")
@@ -131,6 +133,77 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signing-certificate", help="PEM certificate to sign with")
     p.add_argument("--private-key", help="PEM EC private key matching the certificate")
     return p
+
+
+def _attest_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff attest",
+                description="Verify a Nitro attestation document (raw CBOR, base64 or hex) at its "
+                "own time against the pinned AWS root; with an EIF, compare its PCRs and say "
+                "which sections differ. Exit 0 verified (and matching), 1 a PCR differs or "
+                "debug mode, 2 unreadable input, 3 verification failed.")
+    p.add_argument("document", help="attestation document")
+    p.add_argument("image", nargs="?", help="EIF to compare with")
+    _attest_args(p)
+    return p
+
+
+def _attest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", metavar="PEM",
+                   help="root certificate to trust instead of the bundled AWS Nitro root")
+    p.add_argument("--json", action="store_true", help="print JSON (schema eifdiff-attest/1)")
+    p.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (CI)")
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff check",
+                description="CI gate: does the EIF measure what is expected? FILE is nitro-cli "
+                "build-enclave or describe-eif JSON, a PCR map, or an attestation document. "
+                "Exit 0 match, 1 a PCR differs or debug mode, 2 unreadable input, 3 the "
+                "document does not verify.")
+    p.add_argument("image", help="EIF to check")
+    p.add_argument("--expect", metavar="FILE", help="expected PCRs")
+    for n in (0, 1, 2, 8):
+        p.add_argument(f"--pcr{n}", metavar="HEX", help=f"expected PCR{n} (96 hex digits)")
+    _attest_args(p)
+    return p
+
+
+def _attest_output(outcome, args: argparse.Namespace) -> int:
+    from eifdiff.attest.render import outcome_json_text, outcome_markdown, outcome_text, visible
+
+    if args.json:
+        sys.stdout.write(outcome_json_text(outcome))
+    else:
+        print(outcome_text(outcome))
+    if args.markdown:
+        _write(args.markdown, outcome_markdown(outcome))
+    if outcome.verification is not None and outcome.verification.reason:
+        sys.stderr.write(_one_line(visible(f"{outcome.expectation.source}: verification "
+                                           f"failed: {outcome.verification.reason}")))
+    return outcome.exit_code
+
+
+def cmd_attest(argv: Sequence[str]) -> int:
+    from eifdiff.attest.outcome import attest
+    from eifdiff.attest.verify import load_root
+
+    args = _attest_parser().parse_args(argv)
+    root = load_root(args.root) if args.root else None
+    return _attest_output(attest(args.document, args.image, root), args)
+
+
+def cmd_check(argv: Sequence[str]) -> int:
+    from eifdiff.attest.check import expectation_from_flags, read_expectation
+    from eifdiff.attest.outcome import check
+    from eifdiff.attest.verify import load_root
+
+    args = _check_parser().parse_args(argv)
+    flags = {f"PCR{n}": getattr(args, f"pcr{n}") for n in (0, 1, 2, 8)}
+    if args.expect and any(flags.values()):
+        raise EifdiffError("eifdiff check: --expect and --pcrN go apart")
+    expectation = read_expectation(args.expect) if args.expect else expectation_from_flags(flags)
+    root = load_root(args.root) if args.root else None
+    return _attest_output(check(args.image, expectation, root), args)
 
 
 def _print_json(doc: object) -> None:
@@ -292,7 +365,8 @@ def _one_line(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack,
-                "normalize": cmd_normalize, "inventory": cmd_inventory}
+                "normalize": cmd_normalize, "inventory": cmd_inventory,
+                "attest": cmd_attest, "check": cmd_check}
     try:
         if argv and argv[0] in handlers:
             return handlers[argv[0]](argv[1:])

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eifdiff.errors import Anomaly
-from eifdiff.load import Limits, LoadedImage, load
+from eifdiff.load import Limits, LoadedImage, abandon, begin, finish
 from eifdiff.measure import sections_feeding
 from eifdiff.progress import Progress
 from eifdiff.records import Divergence
 from eifdiff.report.model import (
     PCR_NAMES,
     FileSummary,
+    Remaining,
     Report,
     ReportWarning,
     SectionSummary,
@@ -45,7 +48,7 @@ def _summary(img: LoadedImage) -> FileSummary:
     )
 
 
-def pcr_equal(a: dict[str, str], b: dict[str, str]) -> dict[str, bool]:
+def pcr_equal(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, bool]:
     return {k: a.get(k) == b.get(k) for k in PCR_NAMES if k in a or k in b}
 
 
@@ -63,6 +66,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     `remedies`: True computes them, False skips them, None (auto) computes them when the two
     images' ramdisks together are at most `AUTO_REMEDIES` bytes: each normalization tried
     re-hashes both images, which on large images costs more than the rest of the comparison."""
+    from eifdiff.causes import find_root_causes
     from eifdiff.deep import deep_diffs
     from eifdiff.diff import diff_images, diff_ramdisk_pairs
     from eifdiff.packages.inventory import inventory
@@ -83,6 +87,7 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         anomalies += list(result.anomalies)
     divergences = result.divergences if result else ()
     changes, warned, divergences = _packages(pa, pb, divergences)
+    divergences, roots = find_root_causes(divergences, result.ramdisks if result else (), changes)
     deep_text = deep_diffs(a, b, divergences, deep) if deep is not None and divergences else {}
     note = ""
     if remedies is None:
@@ -91,9 +96,30 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         if not remedies and divergences:
             note = (f"not computed: the ramdisks hold {size / (1 << 20):.0f} MiB, over the "
                     f"{AUTO_REMEDIES >> 20} MiB automatic limit; pass --remedies to compute them")
-    fixes = find_remedies(a, b, divergences) if remedies and divergences else ()
+    fixes = find_remedies(a, b, divergences, lambda names: _remaining_after(a, b, names)) \
+        if remedies and divergences else ()
     return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note,
-                  changes, warned)
+                  changes, warned, roots)
+
+
+def _remaining_after(a: LoadedImage, b: LoadedImage, names: str) -> tuple[Remaining, ...]:
+    """What still moves a PCR once both images are normalized with `names`: the normalized
+    images are written to a private temporary folder and compared as `eifdiff normalize` and
+    then `eifdiff` would, so what a remedy says remains is what really remains."""
+    from eifdiff.build import write_sections
+    from eifdiff.normalize import normalized_sections, parse_fixes
+    from eifdiff.remedies import remaining_rows
+
+    fixes = parse_fixes(names)
+    with tempfile.TemporaryDirectory(prefix="eifdiff-remedy-") as tmp:
+        paths = []
+        for side, img in (("a", a), ("b", b)):
+            path = Path(tmp) / f"{side}.eif"
+            write_sections(path, normalized_sections(img, fixes), img.image.layout.header.arch)
+            paths.append(path)
+        with open_pair(*paths) as (na, nb):
+            report = compare_loaded(na, nb, remedies=False)
+    return remaining_rows(report.divergences)
 
 
 def _entry_key(d: Divergence) -> tuple[str, str] | None:
@@ -153,20 +179,30 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
 @contextlib.contextmanager
 def open_pair(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
               limits: Limits | None = None) -> Iterator[tuple[LoadedImage, LoadedImage]]:
-    """Load both files at once (on both cores) and keep them open for the `with` block; a
-    damaged container raises `EifdiffError` and leaves nothing open."""
+    """Open both files and keep them open for the `with` block; a damaged container raises
+    `EifdiffError` and leaves nothing open. Both measurements start (their workers fork) before
+    any thread does; then both files' ramdisks are read at once, on both cores."""
+    pa = begin(path_a)
+    try:
+        pb = begin(path_b)
+    except BaseException:
+        abandon(pa)
+        raise
     with ThreadPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(load, path_b, limits=limits)
+        later = pool.submit(finish, pb, limits=limits)
         try:
-            a = load(path_a, limits=limits)
+            a = finish(pa, limits=limits)
         except BaseException:
             with contextlib.suppress(Exception):
                 later.result().close()
             raise
-        with a:
+        try:
             b = later.result()
-            with b:
-                yield a, b
+        except BaseException:
+            a.close()
+            raise
+    with a, b:
+        yield a, b
 
 
 def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,

@@ -300,13 +300,30 @@ def load_ramdisk(
     return Ramdisk(section, view, tuple(pieces), tuple(anomalies))
 
 
-def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> LoadedImage:
-    """Open, check, measure and hash the EIF, then read every ramdisk down to its entries."""
-    limits = limits or Limits()
+def begin(path: str | os.PathLike[str]) -> PendingImage:
+    """Map and check the EIF and start measuring it: the measurement forks its workers here, so
+    call it before starting threads of your own (`finish` may then run in a thread)."""
     mapped = MappedFile.open(path)
+    try:
+        return start_image(mapped, sha256=True)
+    except BaseException:
+        mapped.close()
+        raise
+
+
+def abandon(pending: PendingImage) -> None:
+    """Let a begun image's measurement end and unmap it (when its pair could not be opened)."""
+    with contextlib.suppress(Exception):
+        pending.digests()
+    pending.mapped.close()
+
+
+def finish(pending: PendingImage, *, limits: Limits | None = None) -> LoadedImage:
+    """Read every ramdisk of a begun image down to its entries; on failure the image is closed."""
+    limits = limits or Limits()
+    mapped = pending.mapped
     temps: list[tuple[object, mmap.mmap]] = []
     try:
-        pending = start_image(mapped, sha256=True)
         ramdisks = tuple(
             load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release)
             for s in pending.layout.of_type(SectionType.RAMDISK)
@@ -314,6 +331,11 @@ def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Loade
         mapped.release()  # headers were read; pages come back from the page cache on demand
     except BaseException:
         _release(temps)
-        mapped.close()
+        abandon(pending)
         raise
     return LoadedImage(pending, mapped, ramdisks, temps)
+
+
+def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> LoadedImage:
+    """Open, check, measure and hash the EIF, then read every ramdisk down to its entries."""
+    return finish(begin(path), limits=limits)

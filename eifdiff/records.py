@@ -14,6 +14,7 @@ What each kind of row means (its category, hint, normalization) is declared once
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from eifdiff.errors import Anomaly, display_path
 from eifdiff.rules import CATEGORIES, LAYERS, rule
@@ -48,10 +49,13 @@ class Divergence:
     offset_b: int | None = None
     length: int | None = None
     package: str | None = None
+    root_cause: str | None = None  # the id of the root cause that explains this row
+    because: str | None = None  # a derived row: the id of the root cause it follows from
 
     def __post_init__(self) -> None:
         r = rule(self.layer, self.field)  # raises for a kind of row the table does not declare
-        if self.category != r.category:
+        # a row of any kind may be found to follow from another difference (then `derived`)
+        if self.category != r.category and self.category != "derived":
             raise ValueError(f"{self.layer}/{self.field} is {r.category!r}, not {self.category!r}")
 
     @property
@@ -60,6 +64,26 @@ class Divergence:
         return display_path(self.section, self.entry, self.occurrence, self.part)
 
     @property
+    def shown_a(self) -> str:
+        return shown(self.layer, self.field, self.a)
+
+    @property
+    def shown_b(self) -> str:
+        return shown(self.layer, self.field, self.b)
+
+    @property
     def is_cause(self) -> bool:
         """False for `derived` rows, which only follow from another difference."""
         return self.category != "derived"
+
+
+def shown(layer: str, field: str, v: Value) -> str:
+    """A value for people to read: seconds since 1970 get their UTC date, None is `-`."""
+    if v is None:
+        return "-"
+    if isinstance(v, int) and rule(layer, field).unit == "epoch":
+        try:
+            return f"{v} ({datetime.fromtimestamp(v, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"
+        except (OverflowError, OSError, ValueError):
+            return str(v)
+    return str(v)

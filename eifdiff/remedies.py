@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -63,9 +63,12 @@ def _remedy(names: Sequence[str], kind: str, result: tuple[Normalized, Normalize
     )
 
 
-def _remaining(divergences: Sequence[Divergence]) -> tuple[Remaining, ...]:
-    """Causes no normalization touches, by category, with an example and the usual fix."""
-    left = [d for d in divergences if d.is_cause and _touches(d) is None and d.pcrs]
+def remaining_rows(divergences: Iterable[Divergence], *,
+                   untouched: bool = False) -> tuple[Remaining, ...]:
+    """The cause rows that move a PCR, by category, with an example and the usual fix (only
+    those no normalization touches, with `untouched`)."""
+    left = [d for d in divergences if d.is_cause and d.pcrs and not (
+        untouched and _touches(d) is not None)]
     counts = Counter(d.category for d in left)
     out = []
     for category, count in counts.most_common():
@@ -74,16 +77,29 @@ def _remaining(divergences: Sequence[Divergence]) -> tuple[Remaining, ...]:
     return tuple(out)
 
 
-def find_remedies(a: LoadedImage, b: LoadedImage,
-                  divergences: Sequence[Divergence]) -> tuple[Remedy, ...]:
+After = Callable[[str], tuple[Remaining, ...]]
+
+
+def find_remedies(a: LoadedImage, b: LoadedImage, divergences: Sequence[Divergence],
+                  after: After | None = None) -> tuple[Remedy, ...]:
     """Each applicable normalization alone, then the smallest fixing combination (or, when none
-    fixes, all of them together with what remains)."""
+    fixes, all of them together). `after(names)` compares the images as those normalizations
+    leave them: each remedy that does not fix the pair then carries what truly remains."""
+    found = _find_remedies(a, b, divergences)
+    if after is None:
+        return found
+    return tuple(replace(r, remaining=after(r.name)) if r.kind in ("single", "all") and not
+                 r.fixes else r for r in found)
+
+
+def _find_remedies(a: LoadedImage, b: LoadedImage,
+                   divergences: Sequence[Divergence]) -> tuple[Remedy, ...]:
     names = applicable(divergences)
     if not names:
         pa, pb = a.image.pcrs, b.image.pcrs
         keys = [k for k in ("PCR0", "PCR1", "PCR2", "PCR8") if k in pa or k in pb]
         equal = {k: pa.get(k) == pb.get(k) for k in keys}
-        remaining = _remaining(divergences)
+        remaining = remaining_rows(divergences)
         if all(equal.values()) or not remaining:
             return ()
         return (Remedy("", "none", {"a": pa, "b": pb}, equal, False, False, remaining,
@@ -100,7 +116,7 @@ def find_remedies(a: LoadedImage, b: LoadedImage,
                         "enough" if {"order", "inode"} <= set(combo) else "")
                 return (*out, replace(r, note=note))
     everything = _remedy(names, "all", evaluate(names))
-    remaining = _remaining(divergences)
+    remaining = remaining_rows(divergences, untouched=True)
     if not remaining:
         remaining = (Remaining("unexplained", 0, "", "", "normalizing everything still leaves "
                                "the PCRs different; compare the normalized images with "

@@ -27,16 +27,19 @@ class Rule:
     normalization: str | None = None  # `eifdiff normalize --fix NAME` removes such rows
     deep: bool = False  # diffoscope can show more than the row (the file's content differs)
     header: bool = False  # a field of a header (EIF or CPIO), not content
+    unit: str | None = None  # "epoch": the values are seconds since 1970 (shown with a date)
 
 
 RULES: dict[tuple[str, str], Rule] = {}
 
 
 def _declare(layers: str | tuple[str, ...], field: str, category: str, hint: str, *,
-             normalization: str | None = None, deep: bool = False, header: bool = False) -> str:
+             normalization: str | None = None, deep: bool = False, header: bool = False,
+             unit: str | None = None) -> str:
     for layer in (layers,) if isinstance(layers, str) else layers:
         assert layer in LAYERS and category in CATEGORIES and (layer, field) not in RULES
-        RULES[(layer, field)] = Rule(layer, field, category, hint, normalization, deep, header)
+        RULES[(layer, field)] = Rule(layer, field, category, hint, normalization, deep, header,
+                                     unit)
     return field
 
 
@@ -96,7 +99,7 @@ BYTES = _declare(SECTION, "bytes", "content", _CONTENT, deep=False)
 FORMAT = _declare(COMPRESSION, "format", "compression", (
     "The ramdisks were compressed with different tools; pin the compressor and its version."))
 GZIP_MTIME = _declare((COMPRESSION, CPIO), "gzip mtime", "timestamp", _GZIP_MTIME,
-                      normalization="gzip")
+                      normalization="gzip", unit="epoch")
 GZIP_NAME = _declare((COMPRESSION, CPIO), "gzip name", "build-path", _GZIP_NAME,
                      normalization="gzip")
 GZIP_LEVEL = _declare((COMPRESSION, CPIO), "gzip level", "compression", _GZIP_OPTS)
@@ -133,7 +136,7 @@ GID = _declare(CPIO, "gid", "ownership", (
 MTIME = _declare(CPIO, "mtime", "timestamp", (
     "Build steps stamp files with the build clock; clamp every mtime before archiving "
     "(SOURCE_DATE_EPOCH with `touch -d @0`, or BuildKit's `rewrite-timestamp=true`)."),
-    normalization="mtime", header=True)
+    normalization="mtime", header=True, unit="epoch")
 INO = _declare(CPIO, "ino", "inode", _INODE, normalization="inode", header=True)
 NLINK = _declare(CPIO, "nlink", "inode", (
     "Link counts come from the build filesystem; GNU cpio `--reproducible` writes them "
@@ -152,7 +155,8 @@ PYC_HEADER = _declare(CPIO, "pyc header", "content", (
     "interpreter and `--invalidation-mode`."), deep=True)
 PYC_SOURCE_MTIME = _declare(CPIO, "pyc source mtime", "timestamp", (
     "A timestamp-based .pyc records its source file's mtime; set SOURCE_DATE_EPOCH so "
-    "py_compile writes hash-based (checked) .pyc files, or clamp source mtimes first."))
+    "py_compile writes hash-based (checked) .pyc files, or clamp source mtimes first."),
+    unit="epoch")
 PYC_SOURCE_SIZE = _declare(CPIO, "pyc source size", "content", _CONTENT, deep=True)
 PYC_SOURCE_HASH = _declare(CPIO, "pyc source hash", "content", _CONTENT, deep=True)
 AUX_CACHE = _declare(CPIO, "ldconfig aux-cache", "inode", (

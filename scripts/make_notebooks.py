@@ -481,12 +481,83 @@ PACKAGES = [
 ]
 
 
+# --- 06-attestation ---------------------------------------------------------------------------
+ATTESTATION = [
+    md("""
+        # Does this attestation document match this image?
+
+        A running enclave proves what it runs with an attestation document: PCRs signed by the
+        Nitro hardware, chained to AWS's root. This notebook verifies the document (signature,
+        chain and validity at the document's own time), shows its claims, and, given an EIF,
+        puts the document's PCRs beside the image's and says what each differing PCR means:
+        PCR1 is the kernel, cmdline and bootstrap ramdisk, PCR2 the application ramdisk, PCR8
+        the signing certificate. All-zero PCR0-2 mean the enclave ran in debug mode.
+    """),
+    "\n".join([
+        "%matplotlib inline",
+        "import pandas as pd",
+        "from IPython.display import Markdown, display",
+        "",
+        "import eifdiff.attest",
+        "from eifdiff.attest import frames, plots",
+        "",
+        'pd.set_option("display.max_colwidth", 100)',
+    ]),
+    "\n".join([
+        "# Parameters (papermill): the document (raw CBOR, base64 or hex), the EIF to compare it",
+        "# with (or None), and a root certificate to trust instead of AWS's (or None).",
+        'document = "../../shared/attestation/doc-2025-05-19.b64"',
+        "eif = None",
+        "root = None",
+    ]),
+    code("""
+        o = eifdiff.attest.attest(document, eif,
+                                  root=eifdiff.attest.load_root(root) if root else None)
+        display(Markdown(f"**Verdict: {o.verdict}** (exit code {o.exit_code} for "
+                         "`eifdiff attest`)"))
+        frames.fields(o)
+    """),
+    md("""
+        ## The certificate chain, checked at the document's time
+
+        Leaf certificates live about three hours: each certificate must be valid when the
+        document was made, not now.
+    """),
+    code("""
+        frames.chain(o)
+    """),
+    md("## The PCRs, beside the image's"),
+    code("""
+        table = frames.pcrs(o)
+
+        def shade(row):
+            colour = {True: "#e3f4e1", False: "#fde2e1"}.get(row["equal"], "")
+            return [f"background-color: {colour}" if colour else ""] * len(row)
+
+        display(plots.plot_pcrs(o))
+        table.style.apply(shade, axis=1)
+    """),
+    code("""
+        if o.debug_mode:
+            display(Markdown("**Debug mode**: PCR0, PCR1 and PCR2 are zero; the enclave's "
+                             "console was readable and the document attests nothing about "
+                             "the image."))
+        elif o.explanation is not None:
+            display(Markdown("\\n".join(f"- **{r.pcr}** {'equal' if r.equal else 'differs'}: "
+                                         f"{r.meaning}" for r in o.explanation.compared)))
+        else:
+            display(Markdown("No image given: set `eif` to compare the PCRs with one."))
+    """),
+]
+
+
 NOTEBOOKS: dict[str, list[str]] = {
     "01-overview.ipynb": OVERVIEW,
     "02-ramdisk-entries.ipynb": ENTRIES,
     "03-binaries.ipynb": BINARIES,
     "04-remedies.ipynb": REMEDIES,
     "05-packages.ipynb": PACKAGES,
+    "06-attestation.ipynb": ATTESTATION,
 }
 
 

@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import py_compile
 import shutil
@@ -486,6 +487,33 @@ EXPECTED = {
 }
 
 
+# The cause categories each pair shows (the non-derived categories of its report), as
+# samples/README.md tells each story.
+CAUSES = {
+    "identical": [],
+    "build-time": ["timestamp"],  # metadata BuildTime
+    "cpio-mtime": ["timestamp"],
+    "cpio-order": ["ordering"],  # the inode numbers that follow the order are derived
+    "cpio-owner": ["ownership"],
+    "cpio-inode": ["inode"],  # c_ino and c_devmajor/c_devminor
+    "cpio-mode": ["permissions"],
+    "elf-build-path": ["build-path"],  # the build-id only follows from the paths (derived)
+    "signature": ["signature"],
+    "kernel-host": ["build-host", "timestamp"],  # user@host and the build date
+    "gzip-header": ["build-path", "timestamp"],  # gzip MTIME, and FNAME filed as a build path
+    "packages": ["added", "content", "removed"],  # new package versions: real content
+}
+EXPECTATIONS = "expected.json"
+
+
+def write_expectations(out: Path, sums: dict[str, dict[str, str]]) -> None:
+    """`out/expected.json`: per pair, the sha256 of both files, which PCRs are equal and the
+    cause categories; the tests read their expectations from it."""
+    doc = {pair: {"sha256": {"a": s["a"], "b": s["b"]}, "pcr_equal": EXPECTED[pair],
+                  "causes": CAUSES[pair]} for pair, s in sums.items()}
+    (out / EXPECTATIONS).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
 def build(image: Image, out: Path) -> dict[str, str]:
     out.parent.mkdir(parents=True, exist_ok=True)
     md = default_metadata("bzImage", build_time=image.build_time)
@@ -512,6 +540,7 @@ def make_samples(out: Path) -> dict[str, dict[str, str]]:
         if (ha == hb) != (pair == "identical"):
             raise SystemExit(f"{pair}: a.eif and b.eif are {'' if ha == hb else 'not '}identical")
         sums[pair] = {"a": ha, "b": hb, **{k: "=" if v else "≠" for k, v in pattern.items()}}
+    write_expectations(out, sums)
     return sums
 
 

@@ -117,6 +117,23 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     )
 
 
+def cli(*args: object) -> tuple[int, str, str]:
+    """`eifdiff ARGS` in this process (the same `main` the console script runs): exit code,
+    stdout and stderr; argparse's SystemExit becomes the exit code."""
+    import contextlib
+    import io
+
+    from eifdiff.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 2
+    return rc, out.getvalue(), err.getvalue()
+
+
 def header_values(buf: bytes) -> list[Any]:
     return list(HEADER.unpack_from(buf, 0))
 

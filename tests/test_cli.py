@@ -11,6 +11,7 @@ from eifdiff import __version__
 from eifdiff.cli import main
 from tests.helpers import (
     CliBatch,
+    cli,
     patch_section_header,
     run_cli,
     section_offsets,
@@ -30,14 +31,8 @@ def assert_trouble(proc) -> None:
 
 
 def run_main(argv: list[str | Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`main()` in-process, with argparse's SystemExit turned into the exit code."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`main()` in-process (the suite's one in-process CLI helper)."""
+    return cli(*argv)
 
 
 def test_compare_exit_codes(vectors_dir: Path) -> None:

@@ -45,7 +45,7 @@ def test_verdicts_and_exit_codes(pair: str, verdict: str, code: int, code_pcr: i
     a, b = _pair(pair)
     proc = run_cli(a, b)
     assert proc.returncode == code, proc.stderr
-    assert proc.stdout.startswith(f"verdict: {verdict} ")
+    assert proc.stdout.startswith(f"verdict: {verdict}:")
     assert proc.stderr == "" or "Traceback" not in proc.stderr
     if code != code_pcr or pair == "cpio-mtime":
         assert run_cli(a, b, "--fail-on", "pcr").returncode == code_pcr
@@ -66,8 +66,9 @@ def test_text_report_lists_causes_and_hints() -> None:
     proc = run_cli(*_pair("kernel-host"))
     out = proc.stdout
     assert "PCR1  NO" in out and "PCR2  yes" in out
-    assert "[build-host] kernel  build host: builder@host-a -> ci-runner@build-host-b7" in out
-    assert "what usually causes them:" in out and "KBUILD_BUILD_HOST" in out
+    assert "[build-host rc1] kernel  build host: builder@host-a -> ci-runner@build-host-b7" in out
+    assert "root causes:" in out and "KBUILD_BUILD_HOST" in out
+    assert out.startswith("verdict: different: 1 root cause (")
 
 
 @pytest.mark.parametrize("pair", ["cpio-order", "gzip-header", "signature"])

@@ -42,6 +42,8 @@ from eifdiff.image import open_image
 from eifdiff.load import Limits, load
 from tests.helpers import require_vectors, section_offsets
 
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 INTERESTING = (0, 1, 2, 3, 4, 5, 6, 12, 32, 33, 547, 548, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000,

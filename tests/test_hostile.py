@@ -68,6 +68,8 @@ from tests.helpers import (
     with_crc,
 )
 
+pytestmark = pytest.mark.slow
+
 RSS_LIMIT_MB = 400
 WALL_LIMIT = 1.0
 BUILD_TIME = "2024-01-01T00:00:00+00:00"

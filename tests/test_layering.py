@@ -75,3 +75,60 @@ def test_import_parser_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     assert imports(fake, tmp_path) == {
         "os", "eifdiff.formats", "eifdiff.formats.eif", "eifdiff.cli", "eifdiff.cli.main",
         "pandas"}
+
+
+# Every module of the package, by stage of the flow (README "Architecture"): a module imports
+# only from its own stage or those to its left. A new module must be placed here.
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("eifdiff.errors", "eifdiff.rules", "eifdiff.progress"),
+    ("eifdiff.mapped",),
+    ("eifdiff.formats",),
+    ("eifdiff.image", "eifdiff.measure", "eifdiff.load", "eifdiff.build", "eifdiff.records"),
+    ("eifdiff.packages",),
+    ("eifdiff.diff", "eifdiff.normalize", "eifdiff.unpack"),
+    ("eifdiff.report.model",),
+    ("eifdiff.causes", "eifdiff.remedies", "eifdiff.deep"),
+    ("eifdiff.compare", "eifdiff.attest"),
+    ("eifdiff.report", "eifdiff.frames", "eifdiff.plots", "eifdiff.notebook",
+     "eifdiff.describe"),
+    ("eifdiff.cli", "eifdiff.__main__", "eifdiff"),
+)
+HEAVY_ALLOWED = {"eifdiff.frames", "eifdiff.plots", "eifdiff.notebook", "eifdiff.attest.frames",
+                 "eifdiff.attest.plots"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def stage_of(module: str) -> int | None:
+    """The stage of the longest prefix of `module` that STAGES names."""
+    best: tuple[int, int] | None = None
+    for i, names in enumerate(STAGES):
+        for n in names:
+            named = module == n or module.startswith(n + ".")
+            if named and (best is None or len(n) > best[1]):
+                best = (i, len(n))
+    return None if best is None else best[0]
+
+
+def test_every_module_has_a_stage_and_imports_only_leftwards() -> None:
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 40
+    unplaced = [module_name(p) for p in modules if stage_of(module_name(p)) is None]
+    assert not unplaced, f"place these modules in tests/test_layering.py STAGES: {unplaced}"
+    wrong = []
+    for path in modules:
+        me = module_name(path)
+        mine = stage_of(me)
+        assert mine is not None
+        for m in imports(path):
+            if _top(m) in ("pandas", "matplotlib") and me not in HEAVY_ALLOWED:
+                wrong.append(f"{me} imports {m}")
+            if _top(m) != "eifdiff" or m == "eifdiff":
+                continue
+            theirs = stage_of(m)
+            if theirs is not None and theirs > mine:
+                wrong.append(f"{me} (stage {mine}) imports {m} (stage {theirs})")
+    assert not wrong, "\n".join(wrong)

@@ -4,7 +4,6 @@ reproduce what GNU cpio `--reproducible` writes. Bad `--fix` input is exit 2, on
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -24,7 +23,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from eifdiff.build import Signer, build_eif
-from eifdiff.cli import main
 from eifdiff.errors import EifdiffError
 from eifdiff.formats.cpio import (
     S_IFDIR,
@@ -40,7 +38,7 @@ from eifdiff.formats.cpio import (
 from eifdiff.formats.eif import SectionType
 from eifdiff.load import load
 from eifdiff.normalize import NAMES, normalize_file, normalize_members, parse_fixes
-from tests.helpers import run_cli, self_signed, small_metadata
+from tests.helpers import cli, run_cli, self_signed, small_metadata
 
 S_IFCHR = 0o020000
 KERNEL = hashlib.shake_256(b"eifdiff test kernel").digest(8192)
@@ -180,17 +178,6 @@ def original_records() -> list[list[Record]]:
 def sections_of(path: Path) -> list[tuple[SectionType, bytes]]:
     with load(path) as img:
         return [(s.type, bytes(img.section_data(s))) for s in img.image.layout.sections]
-
-
-def cli(*args: object) -> tuple[int, str, str]:
-    """`eifdiff ARGS` in this process (the same `main` the console script runs)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in args])
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else 2
-    return rc, out.getvalue(), err.getvalue()
 
 
 def describe(path: Path) -> dict[str, Any]:

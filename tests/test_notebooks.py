@@ -24,6 +24,7 @@ NB_DIR = REPO_ROOT / "notebooks"
 GENERATOR = REPO_ROOT / "scripts" / "make_notebooks.py"
 
 NOTEBOOKS = ("01-overview", "02-ramdisk-entries", "03-binaries", "04-remedies", "05-packages")
+TESTED_ELSEWHERE = ("06-attestation",)  # its own parameters: tests/attest/test_notebook.py
 # Each notebook on a pair it is about, on the identical pair (its empty states) and on a pair
 # of awkward names in a compressed ramdisk (tests/builders.py); in parallel threads.
 AWKWARD = "awkward"
@@ -73,7 +74,7 @@ def _code(cell: nbformat.NotebookNode) -> str:
 # --- static checks -----------------------------------------------------------------------------
 def test_committed_notebooks_are_what_the_generator_writes() -> None:
     rendered = _generator().render()
-    assert sorted(rendered) == sorted(f"{n}.ipynb" for n in NOTEBOOKS)
+    assert sorted(rendered) == sorted(f"{n}.ipynb" for n in (*NOTEBOOKS, *TESTED_ELSEWHERE))
     assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted(rendered)
     for name, text in rendered.items():
         assert (NB_DIR / name).read_text(encoding="utf-8") == text, (
@@ -177,6 +178,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory
         return {run: f.result() for run, f in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "pair"), RUNS)
 def test_notebook_runs(name: str, pair: str,
                        executed: dict[tuple[str, str], tuple[str, str | None]]) -> None:

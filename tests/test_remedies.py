@@ -4,10 +4,8 @@ that differs in real content, the command line or the kernel."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,13 +13,12 @@ from typing import Any
 import pytest
 
 from eifdiff.build import build_eif
-from eifdiff.cli import main
 from eifdiff.compare import compare_files
 from eifdiff.formats.cpio import S_IFDIR, S_IFREG, CpioMember, read_archive, write_archive
 from eifdiff.load import load
 from eifdiff.remedies import Remedy, smallest_fix
 from eifdiff.report.model import Report
-from tests.helpers import small_metadata
+from tests.helpers import cli, small_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -37,17 +34,6 @@ FIXABLE = {
     "gzip-header": "gzip",
     "build-time": "build-time",
 }
-
-
-def cli(*args: object) -> tuple[int, str, str]:
-    """`eifdiff ARGS` in this process (the same `main` the console script runs)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in args])
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else 2
-    return rc, out.getvalue(), err.getvalue()
 
 
 def measurements(path: Path) -> dict[str, str]:

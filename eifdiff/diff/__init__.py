@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from eifdiff import rules as R
 from eifdiff.diff.container import diff_container
-from eifdiff.diff.ramdisk import diff_ramdisks
+from eifdiff.diff.ramdisk import RamdiskFacts, diff_ramdisks
 from eifdiff.diff.rows import Where, pcr_map
 from eifdiff.diff.sections import diff_cmdline, diff_kernel, diff_metadata, diff_signature
 from eifdiff.diff.spans import equal
@@ -28,6 +28,7 @@ RELEASE_EVERY = 32 << 20
 class DiffResult:
     divergences: tuple[Divergence, ...]
     anomalies: tuple[Anomaly, ...]
+    ramdisks: tuple[RamdiskFacts, ...] = ()
 
 
 def _bytes(img: LoadedImage, s: Section | None) -> bytes:
@@ -40,6 +41,7 @@ def diff_ramdisk_pairs(a: LoadedImage, b: LoadedImage) -> DiffResult:
     pcrs = pcr_map(sections_feeding(a.layout), sections_feeding(b.layout))
     rows: list[Divergence] = []
     anomalies: list[Anomaly] = []
+    facts: list[RamdiskFacts] = []
     budget = [0]
 
     def read(n: int) -> None:  # keep resident memory bounded while payloads are compared
@@ -52,10 +54,12 @@ def diff_ramdisk_pairs(a: LoadedImage, b: LoadedImage) -> DiffResult:
     for ra, rb in zip(a.ramdisks, b.ramdisks, strict=False):
         if equal(ra.raw, rb.raw, read):
             continue
-        found, problems = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()), read)
+        found, problems, known = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()), read)
         rows += found
         anomalies += problems
-    return DiffResult(tuple(rows), tuple(anomalies))
+        if known is not None:
+            facts.append(known)
+    return DiffResult(tuple(rows), tuple(anomalies), tuple(facts))
 
 
 def diff_images(a: LoadedImage, b: LoadedImage,
@@ -92,4 +96,4 @@ def diff_images(a: LoadedImage, b: LoadedImage,
     rows += inner.divergences
     anomalies += inner.anomalies
     rows.sort(key=lambda r: not r.is_cause)
-    return DiffResult(tuple(rows), tuple(anomalies))
+    return DiffResult(tuple(rows), tuple(anomalies), inner.ramdisks)

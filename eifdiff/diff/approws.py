@@ -13,7 +13,7 @@ from eifdiff.diff.archives import MemberChange, compare_archives
 from eifdiff.diff.buildpaths import find_build_paths
 from eifdiff.diff.elfpaths import BUILD_PATH, CONTENT, DERIVED, ElfPaths, elf_build_paths
 from eifdiff.diff.pycode import FILENAMES, compare_pyc
-from eifdiff.diff.rows import Where, epoch
+from eifdiff.diff.rows import Where
 from eifdiff.diff.spans import first_difference
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.archive import Archive, detect, read_archive
@@ -166,8 +166,8 @@ def pyc_code_rows(at: Where, a: memoryview, b: memoryview, off_a: int, off_b: in
     out = []
     for c in got.changes:
         if c.field == "pyc source mtime":
-            out.append(at.row(R.CPIO, R.PYC_SOURCE_MTIME, epoch(int(c.a or 0)),
-                              epoch(int(c.b or 0)), offset_a=off_a + 8, offset_b=off_b + 8,
+            out.append(at.row(R.CPIO, R.PYC_SOURCE_MTIME, c.a, c.b, offset_a=off_a + 8,
+                              offset_b=off_b + 8,
                               length=4))
         elif c.field == "pyc source size":
             out.append(at.row(R.CPIO, R.PYC_SOURCE_SIZE, c.a, c.b, offset_a=off_a + 12,
@@ -211,9 +211,6 @@ def _member_row(at: Where, c: MemberChange, java: bool, plain: bool, off_a: int,
         if field == R.MEMBER_MTIME and java:
             field = R.JAR_MEMBER_MTIME
     x, y = c.a, c.b
-    if c.field in ("mtime", "gzip mtime"):
-        x = None if x is None else epoch(int(x))
-        y = None if y is None else epoch(int(y))
     # member offsets are file offsets inside a zip or a plain tar, not inside a tar.gz
     oa = off_a + c.offset_a if plain and c.offset_a is not None else None
     ob = off_b + c.offset_b if plain and c.offset_b is not None else None

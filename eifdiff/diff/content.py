@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 from eifdiff import rules as R
 from eifdiff.diff import approws
-from eifdiff.diff.rows import Where, epoch
+from eifdiff.diff.rows import Where
 from eifdiff.diff.spans import first_difference, last_difference, replace_all
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import decompress_to, parse_gzip_header
@@ -108,8 +108,8 @@ class Explainer:
                          length=8)
             return
         if ha.source_mtime != hb.source_mtime:
-            yield at.row(R.CPIO, R.PYC_SOURCE_MTIME, epoch(ha.source_mtime or 0),
-                         epoch(hb.source_mtime or 0), offset_a=off_a + 8, offset_b=off_b + 8,
+            yield at.row(R.CPIO, R.PYC_SOURCE_MTIME, ha.source_mtime or 0,
+                         hb.source_mtime or 0, offset_a=off_a + 8, offset_b=off_b + 8,
                          length=4)
         if ha.source_size != hb.source_size:
             yield at.row(R.CPIO, R.PYC_SOURCE_SIZE, ha.source_size, hb.source_size,
@@ -170,7 +170,7 @@ def gzip_header_rows(at: Where, layer: str, ga: object, gb: object, off_a: int, 
 
     assert isinstance(ga, GzipHeader) and isinstance(gb, GzipHeader)
     if ga.mtime != gb.mtime:
-        yield at.row(layer, R.GZIP_MTIME, epoch(ga.mtime), epoch(gb.mtime), part=part,
+        yield at.row(layer, R.GZIP_MTIME, ga.mtime, gb.mtime, part=part,
                      offset_a=off_a + 4, offset_b=off_b + 4, length=4)
     if ga.name != gb.name:
         yield at.row(layer, R.GZIP_NAME, ga.name, gb.name, part=part,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from eifdiff import rules as R
 from eifdiff.diff.content import Explainer, gzip_header_rows
-from eifdiff.diff.rows import Where, epoch
+from eifdiff.diff.rows import Where
 from eifdiff.diff.spans import equal, first_difference
 from eifdiff.errors import Anomaly
 from eifdiff.formats.cpio import FIELDS, S_IFMT
@@ -69,10 +69,53 @@ def _describe(m: Member) -> str:
     return f"{e.kind}, {e.filesize} bytes, mode {e.mode & 0o7777:04o}"
 
 
+@dataclass(frozen=True)
+class RamdiskFacts:
+    """What a later stage needs to tell causes from consequences in one pair of ramdisks.
+
+    `dense`: both archives number inodes densely in archive order (as GNU cpio `--reproducible`
+    does), so their inode numbers move only when entries are added, removed or moved.
+    `nlink_follows`: directories whose link count changed exactly as much as their number of
+    subdirectories did."""
+
+    section: str
+    dense: bool
+    nlink_follows: frozenset[Key]
+
+
+def _dense(keyed: dict[Key, Member]) -> bool:
+    """Whether the distinct inode numbers, in archive order, count up one by one."""
+    order = list(dict.fromkeys(m.entry.ino for m in keyed.values()))
+    return len(order) > 1 and order == list(range(order[0], order[0] + len(order)))
+
+
+def _subdirs(keyed: dict[Key, Member]) -> dict[str, int]:
+    """Number of direct subdirectories of every directory (by name)."""
+    out: dict[str, int] = {}
+    for (name, _), m in keyed.items():
+        if m.entry.kind == "dir":
+            parent = name.rsplit("/", 1)[0] if "/" in name else "."
+            out[parent] = out.get(parent, 0) + 1
+    return out
+
+
+def _nlink_follows(ka: dict[Key, Member], kb: dict[Key, Member]) -> frozenset[Key]:
+    sa, sb = _subdirs(ka), _subdirs(kb)
+    out = set()
+    for key, ma in ka.items():
+        mb = kb.get(key)
+        if mb is None or ma.entry.kind != "dir" or ma.entry.nlink == mb.entry.nlink:
+            continue
+        if mb.entry.nlink - ma.entry.nlink == sb.get(key[0], 0) - sa.get(key[0], 0):
+            out.add(key)
+    return frozenset(out)
+
+
 def diff_ramdisks(
     ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...], read: Callable[[int], None] = lambda n: None,
-) -> tuple[list[Divergence], list[Anomaly]]:
-    """All rows for one pair of ramdisks, and the anomalies met while explaining content.
+) -> tuple[list[Divergence], list[Anomaly], RamdiskFacts | None]:
+    """All rows for one pair of ramdisks, the anomalies met while explaining content, and the
+    facts about both archives that tell derived rows from causes.
 
     `read(n)` is told how many payload bytes each comparison read (for memory bounds)."""
     rows: list[Divergence] = []
@@ -82,8 +125,9 @@ def diff_ramdisks(
     streams_equal = len(ra.pieces) == len(rb.pieces) and all(
         equal(pa.view, pb.view, read) for pa, pb in zip(ra.pieces, rb.pieces, strict=True))
     if streams_equal:
-        return rows + _leftover_rows(ra, rb, here, rows), []
+        return rows + _leftover_rows(ra, rb, here, rows), [], None
     ka, kb = _keyed(ra.members()), _keyed(rb.members())
+    facts = RamdiskFacts(ra.name, _dense(ka) and _dense(kb), _nlink_follows(ka, kb))
     moved = moved_entries(list(ka), list(kb))
     if moved:
         rows.append(_order_row(here, moved, ka, kb))
@@ -113,7 +157,7 @@ def diff_ramdisks(
                                offset_a=_field_offset(ma, "filesize"),
                                offset_b=_field_offset(mb, "filesize"), length=8))
     rows += _leftover_rows(ra, rb, here, rows)
-    return rows, explainer.anomalies
+    return rows, explainer.anomalies, facts
 
 
 def _at(here: Where, key: Key, ma: Member | None, mb: Member | None) -> Where:
@@ -192,7 +236,7 @@ def _entry_rows(at: Where, ma: Member, mb: Member, explainer: Explainer,
     for field in _FIELDS:
         x, y = getattr(ea, field), getattr(eb, field)
         if x != y:
-            out.append(header(field, *((epoch(x), epoch(y)) if field == R.MTIME else (x, y))))
+            out.append(header(field, x, y))
     if not same_data:
         out += explainer.explain(at, ea.mode, ma.data, mb.data, ea.data_offset, eb.data_offset)
         if ea.filesize != eb.filesize:

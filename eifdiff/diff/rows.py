@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from eifdiff.records import Divergence, Value
 from eifdiff.rules import rule
@@ -21,14 +20,6 @@ def value(v: object) -> Value:
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v).hex()
     return str(v)
-
-
-def epoch(t: int) -> str:
-    """An mtime as `1704067200 (2024-01-01T00:00:00Z)`."""
-    try:
-        return f"{t} ({datetime.fromtimestamp(t, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"
-    except (OverflowError, OSError, ValueError):
-        return str(t)
 
 
 @dataclass(frozen=True, slots=True)

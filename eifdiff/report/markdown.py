@@ -121,7 +121,7 @@ def _counts(report: Report) -> list[str]:
 
 def _row(i: int, d: Divergence) -> tuple[str, ...]:
     return (str(i), d.category, _code(d.path), _code(d.field, 40),
-            f"{_code(d.a)} → {_code(d.b)}", ", ".join(d.pcrs) or "–")
+            f"{_code(d.shown_a)} → {_code(d.shown_b)}", ", ".join(d.pcrs) or "–")
 
 
 def _top(ranked: list[Divergence], top: int) -> tuple[list[str], list[Divergence]]:

@@ -91,6 +91,29 @@ class ReportWarning:
 
 
 @dataclass(frozen=True)
+class RootCause:
+    """One explanation behind a group of rows: what happened (`title`), the numbers behind it
+    (`evidence`, and structured `facts`), how many rows and entries it explains (`count` cause
+    rows, `derived` rows that follow from it), where (`examples`), which PCRs it moves, and its
+    fix: a normalization name (`fix`, empty when none removes it) and the build change."""
+
+    id: str
+    kind: str
+    category: str
+    title: str
+    evidence: str
+    count: int
+    entries: int
+    derived: int
+    examples: tuple[str, ...]
+    pcrs: tuple[str, ...]
+    hint: str
+    fix: str
+    build_fix: str
+    facts: Mapping[str, int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a report shows; all report formats and notebook views read only this."""
 
@@ -105,6 +128,7 @@ class Report:
     remedies_note: str = ""
     package_changes: tuple[PackageChange, ...] = ()
     warnings: tuple[ReportWarning, ...] = ()
+    root_causes: tuple[RootCause, ...] = ()
 
     @property
     def causes(self) -> tuple[Divergence, ...]:
@@ -116,6 +140,7 @@ class Report:
         by_pcr = Counter(p for d in self.divergences if d.is_cause for p in d.pcrs)
         causes = sum(n for c, n in by_cat.items() if c != "derived")
         return {
+            "root_causes": len(self.root_causes),
             "divergences": len(self.divergences),
             "causes": causes,
             "by_category": {c: by_cat[c] for c in CATEGORIES if by_cat[c]},
@@ -161,7 +186,8 @@ def divergence_doc(x: Divergence) -> dict[str, Any]:
     d.update(occurrence=x.occurrence, part=_value(x.part), path=_text(x.path), layer=x.layer,
              field=x.field, a=_value(x.a), b=_value(x.b), category=x.category,
              pcrs=list(x.pcrs), stream_a=x.stream_a, offset_a=x.offset_a, stream_b=x.stream_b,
-             offset_b=x.offset_b, length=x.length, hint=_text(x.hint), package=x.package)
+             offset_b=x.offset_b, length=x.length, hint=_text(x.hint), package=x.package,
+             root_cause=x.root_cause, because=x.because)
     return d
 
 
@@ -201,6 +227,14 @@ def _warning_doc(w: ReportWarning) -> dict[str, Any]:
     return {k: _value(getattr(w, k)) for k in ReportWarning.__slots__}  # type: ignore[attr-defined]
 
 
+def root_cause_doc(r: RootCause) -> dict[str, Any]:
+    return {"id": r.id, "kind": r.kind, "category": r.category, "title": _text(r.title),
+            "evidence": _text(r.evidence), "count": r.count, "entries": r.entries,
+            "derived": r.derived, "examples": [_text(x) for x in r.examples],
+            "pcrs": list(r.pcrs), "hint": _text(r.hint), "fix": r.fix,
+            "build_fix": _text(r.build_fix), "facts": {k: _value(v) for k, v in r.facts.items()}}
+
+
 def report_doc(report: Report) -> dict[str, Any]:
     """The JSON document of a report (schema `eifdiff/2`)."""
     doc: dict[str, Any] = {
@@ -210,6 +244,7 @@ def report_doc(report: Report) -> dict[str, Any]:
         "verdict": report.verdict,
         "pcr_equal": dict(report.pcr_equal),
         "summary": report.summary(),
+        "root_causes": [root_cause_doc(r) for r in report.root_causes],
         "divergences": [divergence_doc(d) for d in report.divergences],
         "anomalies": [anomaly_doc(x) for x in report.anomalies],
         "package_changes": [c.to_dict() for c in report.package_changes],
@@ -243,7 +278,8 @@ def _divergence(d: Mapping[str, Any]) -> Divergence:
         category=d["category"], pcrs=tuple(d["pcrs"]), hint=d["hint"], entry=_unname(d, "entry"),
         occurrence=d["occurrence"], part=d["part"], stream_a=d["stream_a"],
         stream_b=d["stream_b"], offset_a=d["offset_a"], offset_b=d["offset_b"],
-        length=d["length"], package=d["package"])
+        length=d["length"], package=d["package"], root_cause=d["root_cause"],
+        because=d["because"])
 
 
 def _anomaly(d: Mapping[str, Any]) -> Anomaly:
@@ -284,6 +320,9 @@ def report_from_doc(doc: Mapping[str, Any], source: str = "report") -> Report:
             package_changes=tuple(PackageChange(c["ecosystem"], c["name"], c["a"], c["b"],
                                                 c["ramdisk"]) for c in doc["package_changes"]),
             warnings=tuple(ReportWarning(**w) for w in doc["warnings"]),
+            root_causes=tuple(RootCause(**{**r, "examples": tuple(r["examples"]),
+                                           "pcrs": tuple(r["pcrs"])})
+                              for r in doc["root_causes"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EifdiffError(f"{source}: damaged eifdiff report ({type(exc).__name__}: "

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from eifdiff.records import Divergence
-from eifdiff.report.model import Report, ReportWarning
+from eifdiff.report.model import Report, ReportWarning, RootCause
 
 TOP = 40
 DEEP_LINES = 40
@@ -67,20 +67,41 @@ def rank(divergences: Iterable[Divergence]) -> list[Divergence]:
                                        -len(d.pcrs)))
 
 
-def kinds(report: Report) -> list[tuple[str, str, int, Divergence]]:
-    """Cause rows grouped by (category, field): count and the first example, most first."""
-    groups: dict[tuple[str, str], list[Divergence]] = {}
-    for d in report.causes:
-        groups.setdefault((d.category, d.field), []).append(d)
-    return sorted(((c, f, len(v), v[0]) for (c, f), v in groups.items()),
-                  key=lambda g: (-g[2], g[0], g[1]))
+def headline(report: Report) -> str:
+    """`different: 5 root causes (22,645 rows: 1,003 cause rows, 21,642 derived), 0 anomalies`"""
+    s = report.summary()
+    if report.verdict == "identical":
+        return "identical: the same bytes"
+    n = s["root_causes"]
+    return (f"{report.verdict}: {n:,} root cause{'s' if n != 1 else ''} "
+            f"({s['divergences']:,} rows: {s['causes']:,} cause rows, "
+            f"{s['divergences'] - s['causes']:,} derived), {s['anomalies']:,} anomalies")
+
+
+def fix_text(r: RootCause) -> str:
+    """How to remove a root cause: the normalization that shows it, and the build change."""
+    norm = f"`eifdiff normalize --fix {r.fix}` shows the effect; " if r.fix else ""
+    return f"{norm}in the build: {r.build_fix}"
+
+
+def root_cause_lines(report: Report) -> list[str]:
+    lines = []
+    for r in report.root_causes:
+        pcrs = ",".join(r.pcrs) or "no PCR"
+        more = f", {r.derived:,} derived" if r.derived else ""
+        lines += [f"  {r.id:<4} [{pcrs}] {r.title}",
+                  f"       {r.count:,} rows{more}; evidence: {r.evidence}",
+                  f"       fix: {fix_text(r)}"]
+        if r.examples and r.kind not in ("added", "removed", "order"):
+            lines.append("       e.g. " + ", ".join(r.examples[:3]))
+    return lines
 
 
 def report_text(report: Report, *, top: int = TOP) -> str:
     s = report.summary()
-    lines = [f"verdict: {report.verdict}   ({s['causes']} causes, "
-             f"{s['divergences'] - s['causes']} derived, {s['anomalies']} anomalies)",
-             *warning_lines(report), ""]
+    lines = [f"verdict: {headline(report)}", *warning_lines(report), ""]
+    if report.root_causes:
+        lines += ["root causes:", *root_cause_lines(report), ""]
     lines.append(f"  a: {report.a.path}  ({report.a.size} bytes, sha256 {report.a.sha256[:16]}…)")
     lines.append(f"  b: {report.b.path}  ({report.b.size} bytes, sha256 {report.b.sha256[:16]}…)")
     lines.append("")
@@ -92,28 +113,18 @@ def report_text(report: Report, *, top: int = TOP) -> str:
                      f" {feeds}")
     if s["by_category"]:
         lines.append("")
-        lines.append("by category: " + ", ".join(f"{k} {v}" for k, v in s["by_category"].items()))
-        lines.append("by layer:    " + ", ".join(f"{k} {v}" for k, v in s["by_layer"].items()))
-    grouped = kinds(report)
-    if len(grouped) > 1 or (grouped and grouped[0][2] > 1):
-        lines += ["", "causes by kind:"]
-        for category, field, n, d in grouped[:20]:
-            lines.append(f"  {n:>6}  {category:<12} {field:<18} e.g. {d.path}: "
-                         f"{_cut(d.a, 30)} -> {_cut(d.b, 30)}")
+        lines.append("rows by category: " + ", ".join(f"{k} {v}"
+                                                      for k, v in s["by_category"].items()))
     ranked = rank(report.divergences)
     if ranked:
         lines.append("")
-        lines.append(f"top divergences ({min(top, len(ranked))} of {len(ranked)}):")
+        lines.append(f"rows, rarest kind first ({min(top, len(ranked))} of {len(ranked)}):")
         for d in ranked[:top]:
             pcrs = ",".join(d.pcrs) or "no PCR"
             owner = f"  [{d.package}]" if d.package else ""
-            lines.append(f"  [{d.category}] {d.path}  {d.field}: {_cut(d.a, 40)} -> "
-                         f"{_cut(d.b, 40)}  ({pcrs}){owner}")
-        hints = dict.fromkeys(d.hint for d in ranked[:top] if d.is_cause)
-        if hints:
-            lines.append("")
-            lines.append("what usually causes them:")
-            lines += [f"  - {h}" for h in hints]
+            why = f" {d.root_cause}" if d.root_cause else (f" ← {d.because}" if d.because else "")
+            lines.append(f"  [{d.category}{why}] {d.path}  {d.field}: {_cut(d.shown_a, 40)} -> "
+                         f"{_cut(d.shown_b, 40)}  ({pcrs}){owner}")
     lines += package_lines(report)
     if report.remedies:
         lines.append("")

@@ -106,7 +106,7 @@ def test_jar_rebuilt_with_new_member_mtimes(tmp_path: Path) -> None:
     times = {d.part: d for d in rows if d.field == "jar member mtime"}
     assert "A.class" in times
     assert times["A.class"].category == "timestamp"
-    assert times["A.class"].a == "1700000000 (2023-11-14T22:13:20Z)"
+    assert (times["A.class"].a, times["A.class"].b) == (1700000000, 1710000000)
     assert "outputTimestamp" in times["A.class"].hint
     assert times["A.class"].offset_a is not None
     assert {d.category for d in rows} == {"timestamp"}
