@@ -167,8 +167,7 @@ def pyc_code_rows(at: Where, a: memoryview, b: memoryview, off_a: int, off_b: in
     for c in got.changes:
         if c.field == "pyc source mtime":
             out.append(at.row(R.CPIO, R.PYC_SOURCE_MTIME, c.a, c.b, offset_a=off_a + 8,
-                              offset_b=off_b + 8,
-                              length=4))
+                              offset_b=off_b + 8, length=4))
         elif c.field == "pyc source size":
             out.append(at.row(R.CPIO, R.PYC_SOURCE_SIZE, c.a, c.b, offset_a=off_a + 12,
                               offset_b=off_b + 12, length=4))

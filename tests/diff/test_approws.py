@@ -49,6 +49,11 @@ def test_go_program_built_in_two_directories(tmp_path: Path) -> None:
     assert bid.category == "derived" and bid.a != bid.b and "/" in str(bid.a)
     assert {d.category for d in rows} == {"build-path", "derived"}
     assert {d.category for d in report.divergences if d.is_cause} == {"build-path"}
+    # one root cause names both directories; the derived rows of the file point at it
+    (rc,) = [r for r in report.root_causes if r.kind == "build-path"]
+    assert rc.facts == {"dir_a": f"{tmp_path}/src", "dir_b": f"{tmp_path}/work/longer-dir"}
+    assert rc.title == f"Built in {tmp_path}/src in a and {tmp_path}/work/longer-dir in b"
+    assert {d.because for d in rows if not d.is_cause} == {rc.id}
 
 
 def test_pip_target_twice(tmp_path: Path) -> None:
@@ -80,6 +85,9 @@ def test_pip_target_twice(tmp_path: Path) -> None:
         assert str(moved.a).endswith("/lib/python") and str(moved.b).endswith("/lib/python")
         assert "compileall -d" in moved.hint
     assert {d.entry for d in report.divergences if d.is_cause} == pycs
+    # both .pyc of one install join one root cause: the temporary folder pip compiled in
+    (rc,) = [r for r in report.root_causes if r.kind == "build-path"]
+    assert str(rc.facts["dir_a"]).startswith("/tmp/pip-target-") and rc.entries == 2
 
 
 def test_jar_rebuilt_with_new_member_mtimes(tmp_path: Path) -> None:
