@@ -346,21 +346,24 @@ class _Walk:
         def moved(diff: int, wide: bool = False) -> bool:
             """A move by a known shift, a multiple of a length change, or (for 4- and 8-byte
             words: sizes and pointers) by no more than the largest shift rounded up to ALIGN."""
-            return diff != 0 and (diff in moves or any(
-                diff % x == 0 and abs(diff // x) <= MAX_MULTIPLE for x in deltas)
-                or (wide and abs(diff) <= reach))
+            if diff == 0:
+                return False
+            if diff in moves or (wide and -reach <= diff <= reach):
+                return True
+            return any(diff % x == 0 and abs(diff // x) <= MAX_MULTIPLE for x in deltas)
 
         def covered(at: int) -> int:
             """The end of a moved integer holding byte `at` (0 when none)."""
-            for width in (8, 4, 2, 1):
+            for width in (4, 8, 2, 1):  # 32-bit offsets (DWARF, ELF32) are the most common
+                top = 1 << (8 * width - 1)
+                wide = width >= 4
                 for st in range(at - width + 1, at + 1):
                     if st < 0 or st + width > len(a) or st + d + width > len(b) or st + d < 0:
                         continue
                     x = int.from_bytes(a[st : st + width], "little")
                     y = int.from_bytes(b[st + d : st + d + width], "little")
-                    top = 1 << (8 * width - 1)
-                    wide = width >= 4
-                    if moved(y - x, wide) or moved(((y ^ top) - top) - ((x ^ top) - top), wide):
+                    if moved(y - x, wide) or ((x ^ y) & top and moved(
+                            ((y ^ top) - top) - ((x ^ top) - top), wide)):
                         return st + width
             for st in range(max(at - 9, 0), at + 1):
                 x, y = _uleb(a, st), _uleb(b, st + d)
