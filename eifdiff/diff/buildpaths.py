@@ -127,8 +127,8 @@ class _Walk:
 
     def __init__(self, a: bytes, b: bytes, pairs: list[tuple[bytes, bytes]],
                  hashes: list[tuple[bytes, bytes]], discover: bool,
-                 moves: tuple[int, ...] = ()) -> None:
-        self.a, self.b = a, b
+                 moves: tuple[int, ...] = (), strict: bool = False) -> None:
+        self.a, self.b, self.strict = a, b, strict
         self.subs: dict[bytes, bytes] = {}
         self.kind: dict[bytes, str] = {}
         self.counts: dict[bytes, int] = {}
@@ -348,7 +348,11 @@ class _Walk:
             words: sizes and pointers) by no more than the largest shift rounded up to ALIGN."""
             if diff == 0:
                 return False
-            if diff in moves or (wide and -reach <= diff <= reach):
+            if diff in moves:
+                return True
+            if self.strict:
+                return False  # code: an immediate off by a little is a change, not a move
+            if wide and -reach <= diff <= reach:
                 return True
             return any(diff % x == 0 and abs(diff // x) <= MAX_MULTIPLE for x in deltas)
 
@@ -415,7 +419,7 @@ def _uleb(data: bytes, at: int) -> tuple[int, int] | None:
 def find_build_paths(
     a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview, *,
     pairs: tuple[tuple[str, str], ...] = (), hashes: tuple[tuple[bytes, bytes], ...] = (),
-    moves: tuple[int, ...] = (), discover: bool = True,
+    moves: tuple[int, ...] = (), discover: bool = True, strict: bool = False,
 ) -> BuildPaths:
     """The directory pairs explaining how `a` became `b`.
 
@@ -424,14 +428,15 @@ def find_build_paths(
     known from elsewhere (section address changes, sibling sections' `shifts`); with
     `discover` the walk also learns pairs from the path tokens around each difference.
     `explained` is True only when a path pair is known (or a given hash was substituted) and
-    nothing else differs."""
+    nothing else differs. `strict` (for machine code) counts an integer as moved only by one
+    of the shifts, never by an amount merely near them."""
     if len(a) > MAX_INPUT or len(b) > MAX_INPUT:
         return BuildPaths((), False, note=f"larger than {MAX_INPUT >> 20} MiB: not walked")
     x, y = bytes(a), bytes(b)
     if x == y:
         return BuildPaths((), False, note="equal")
     known = tuple((p.encode(), q.encode()) for p, q in pairs)
-    walk = _Walk(x, y, list(known), list(hashes), discover, moves)
+    walk = _Walk(x, y, list(known), list(hashes), discover, moves, strict)
     walk.run()
     return walk.result(known, moves)
 

@@ -97,7 +97,7 @@ def explain_sections(da: ElfData, db: ElfData, pairs: tuple[tuple[str, str], ...
             if r is None or not r.explained:
                 r = find_build_paths(sa.data, sb.data, pairs=tuple(known),
                                      hashes=tuple(hashes), moves=tuple(sorted(moves - {0})),
-                                     discover=not final)
+                                     discover=not final, strict=sa.code or sb.code)
             results[sa.name] = r
             for p in r.pairs:
                 if (p.a, p.b) not in known:

@@ -16,6 +16,7 @@ MAX_RATIO = 1000  # nor to more than this many times their compressed size
 MAX_SECTIONS = 65535
 SHF_COMPRESSED = 0x800
 SHF_STRINGS = 0x20
+SHF_EXECINSTR = 0x4
 NT_GNU_BUILD_ID = 3
 NT_GO_BUILD_ID = 4
 
@@ -34,6 +35,11 @@ class SectionData:
     address: int
     data: bytes
     inflated: bool
+
+    @property
+    def code(self) -> bool:
+        """Machine code (SHF_EXECINSTR)."""
+        return bool(self.flags & SHF_EXECINSTR)
 
     @property
     def strings(self) -> bool:

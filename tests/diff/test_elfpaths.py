@@ -103,3 +103,15 @@ def test_c_built_in_two_directories(tmp_path: Path, folders: tuple[str, str]) ->
     tool = detect_toolchain(out[0])
     assert tool is not None and tool.name == "c"
     assert tool.name not in PATH_FIELDS and "-ffile-prefix-map" in rule(ELF, SECTION_PATHS).hint
+
+
+def test_go_changed_constant_in_code_is_not_a_moved_offset(tmp_path: Path) -> None:
+    """An immediate 7 -> 8 in .text, built in two directories: the directories explain the
+    tables, but the code change stays content (machine code takes exact moves only)."""
+    src = 'package main\n\nimport "os"\n\nfunc main() { os.Exit(len(os.Args) + %d) }\n'
+    a = go_build(tmp_path, "d1/app", src % 7)
+    b = go_build(tmp_path, "dir-two/app", src % 8)
+    got = elf_build_paths(a, b)
+    assert not got.explained
+    assert got.section(".text").category == CONTENT  # type: ignore[union-attr]
+    assert got.pairs == ((f"{tmp_path}/d1", f"{tmp_path}/dir-two"),)
