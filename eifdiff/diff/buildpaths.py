@@ -345,15 +345,16 @@ class _Walk:
 
         def moved(diff: int, wide: bool = False) -> bool:
             """A move by a known shift, a multiple of a length change, or (for 4- and 8-byte
-            words: sizes and pointers) by no more than the largest shift rounded up to ALIGN."""
+            words: sizes and pointers) by a multiple of 4 no larger than the largest shift
+            rounded up to ALIGN."""
             if diff == 0:
                 return False
             if diff in moves:
                 return True
             if self.strict:
                 return False  # code: an immediate off by a little is a change, not a move
-            if wide and -reach <= diff <= reach:
-                return True
+            if wide and -reach <= diff <= reach and diff % 4 == 0:
+                return True  # a padded length or an aligned pointer moves by whole words
             return any(diff % x == 0 and abs(diff // x) <= MAX_MULTIPLE for x in deltas)
 
         def covered(at: int) -> int:

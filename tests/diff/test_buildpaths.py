@@ -179,3 +179,18 @@ def test_unrelated_multi_megabyte_inputs_stay_fast() -> None:
     got = find_build_paths(a, bytes(b))
     assert time.perf_counter() - start < 5
     assert not got.explained and len(got.unexplained) == MAX_SPANS
+
+
+def test_small_changes_of_words_are_not_moves() -> None:
+    """Near a 6-byte longer path, a length that moved by 16 (rounded to its table's alignment)
+    follows from it; a constant that changed by 1 does not; in machine code only the exact
+    shift counts."""
+    def blob(d: bytes, length: int, constant: int) -> bytes:
+        return struct.pack("<QQ", length, constant) + b"\xee" * 16 + d + b"/m.go\0" + \
+            b"\x55" * 16
+
+    a = blob(b"/src/a1", 0x1DD0, 7)
+    assert find_build_paths(a, blob(b"/src/longer-b", 0x1DE0, 7)).explained
+    assert not find_build_paths(a, blob(b"/src/longer-b", 0x1DE0, 8)).explained
+    assert not find_build_paths(a, blob(b"/src/longer-b", 0x1DE0, 7), strict=True).explained
+    assert find_build_paths(a, blob(b"/src/longer-b", 0x1DD0 + 6, 7), strict=True).explained
