@@ -111,7 +111,10 @@ class ElfApplication:
 
     @property
     def build_id_derived(self) -> bool:
-        return self.explained and any(k == "GNU build-id" for k, _, _ in self.paths.build_ids)  # type: ignore[union-attr]
+        """Whether the GNU build-id differs only because of what the paths explain."""
+        p = self.paths
+        return p is not None and self.explained and any(
+            k == "GNU build-id" for k, _, _ in p.build_ids)
 
     def rows(self) -> list[Divergence]:
         out = list(self.info_rows)
