@@ -27,6 +27,9 @@ from eifdiff.report.model import RootCause
 from eifdiff.rules import rule
 
 EXAMPLES = 5
+# rows whose values are the two build directories (a file's other build-path rows join them)
+BUILD_DIRECTORY_FIELDS = (R.COMP_DIR, R.RUST_COMP_DIR, R.GO_BUILD_PATH, R.RUST_BUILD_PATH,
+                          R.PYC_COMPILED_IN, R.FILE_BUILD_PATH)
 Bucket = tuple[str, ...]
 
 _CLOCK_FIX = ("clamp every mtime before archiving: set SOURCE_DATE_EPOCH and run "
@@ -109,7 +112,7 @@ def _bucket(d: Divergence, changes: dict[tuple[str, str], PackageChange],
     if d.category in ("added", "removed") and d.entry is not None:
         return (d.category, sec, _dir(d.entry))
     key = (sec, d.entry or "", d.occurrence)
-    if d.layer == R.ELF and key in paths and d.category in ("build-path", "build-id"):
+    if key in paths and d.category in ("build-path", "build-id"):
         return ("build-path", *paths[key])
     if f in (R.GZIP_MTIME, R.GZIP_NAME):
         return ("gzip-header", sec)
@@ -146,7 +149,7 @@ def find_root_causes(rows: Sequence[Divergence], facts: Iterable[RamdiskFacts],
     causes, those that move a PCR first, then the rarest first."""
     by_change = {(c.ramdisk, c.name): c for c in changes}
     paths = {(d.section, d.entry or "", d.occurrence): (str(d.a), str(d.b))
-             for d in rows if d.field == R.COMP_DIR}
+             for d in rows if d.field in BUILD_DIRECTORY_FIELDS}
     dense = {f.section for f in facts if f.dense}
     nlink = {(f.section, *k) for f in facts for k in f.nlink_follows}
     structure = _structure(rows)
@@ -212,7 +215,7 @@ def _root_cause(bucket: Bucket, rows: list[Divergence], derived: int,
     elif kind == "build-path":
         dir_a, dir_b = bucket[1], bucket[2]
         title = f"Built in {dir_a} in a and {dir_b} in b"
-        evidence = (f"{n:,} ELF file(s) record their build directory; every differing byte of "
+        evidence = (f"{n:,} file(s) record their build directory; every differing byte of "
                     f"their {_counts(categories)} rows follows from it")
         facts = {"dir_a": dir_a, "dir_b": dir_b}
     elif kind in ("added", "removed"):

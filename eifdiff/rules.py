@@ -269,3 +269,71 @@ IMAGE_BYTES = _declare(KERNEL, "image bytes", "content", _CONTENT, deep=True)
 TOKEN = _declare(CMDLINE, "token", "cmdline", _CMDLINE)
 TOKEN_ORDER = _declare(CMDLINE, "order", "cmdline", _CMDLINE)
 WHITESPACE = _declare(CMDLINE, "whitespace", "cmdline", _CMDLINE)
+
+# --- application builds: build paths, Go build info, Python bytecode, nested archives --------
+_FROM_PATHS = ("Follows from this file's build-path rows (offsets, sizes and addresses moved by "
+               "a longer or shorter path, hashes over the paths); fix those.")
+GO_BUILD_PATH = _declare(ELF, "go build path", "build-path", (
+    "Go records the build directory in .gopclntab, DWARF and the build ID; build with "
+    "`go build -trimpath` (or GOFLAGS=-trimpath)."), deep=True)
+RUST_BUILD_PATH = _declare(ELF, "rust build path", "build-path", (
+    "rustc records the build directory and ~/.cargo paths; build with RUSTFLAGS="
+    "\"--remap-path-prefix=$PWD=/build --remap-path-prefix=$CARGO_HOME=/cargo\"."), deep=True)
+RUST_COMP_DIR = _declare(ELF, "rust comp_dir", "build-path", (
+    "rustc records the build directory as DWARF DW_AT_comp_dir; build with RUSTFLAGS="
+    "\"--remap-path-prefix=$PWD=/build\"."), deep=True)
+PATH_DERIVED = _declare(ELF, "moved by build path", "derived", _FROM_PATHS)
+GO_BUILD_ID = _declare(ELF, "go build ID", "derived", (
+    "Go's build ID hashes the build's inputs (build paths, the build info); it follows from "
+    "this file's other rows."))
+BUILD_ID_FROM_PATHS = _declare(ELF, "build-id from build path", "derived", (
+    "The GNU build-id hashes the link output, which differs only by the build paths; it "
+    "follows from this file's build-path rows."))
+GO_VERSION = _declare(ELF, "go version", "content", (
+    "Built by another Go release; pin the toolchain (the builder image, GOTOOLCHAIN)."))
+GO_MODULE = _declare(ELF, "go module", "content", (
+    "A Go module is at another version (or was added or dropped); pin it in go.mod and go.sum "
+    "and build with -mod=readonly."))
+GO_SETTING = _declare(ELF, "go build setting", "content", (
+    "A Go build setting differs (CGO_ENABLED, GOAMD64, -ldflags, -tags, -trimpath); pin the "
+    "build command and its environment."))
+GO_VCS_TIME = _declare(ELF, "go vcs.time", "timestamp", (
+    "Go stamped another commit time (vcs.time); build from the same commit, or with "
+    "-buildvcs=false."))
+GO_VCS = _declare(ELF, "go vcs stamp", "content", (
+    "Go stamped another commit or a modified tree (vcs.revision, vcs.modified); build from the "
+    "same clean commit, or with -buildvcs=false."))
+GO_BUILD_INFO = _declare(ELF, "go build info", "derived", _DERIVED)
+PYC_COMPILED_IN = _declare(CPIO, "pyc compiled in", "build-path", (
+    "The .pyc records the folder it was compiled in (co_filename); pip --target compiles in a "
+    "temporary /tmp/pip-target-* folder. Compile in the final location (`python -m compileall "
+    "-d /final/dir`) or install straight into the final path."), deep=True)
+FILE_BUILD_PATH = _declare(CPIO, "build path", "build-path", (
+    "The file records a build directory (a generated script, a cache, a manifest); generate it "
+    "in the final location or in a fixed directory, or map the path away."), deep=True)
+_MEMBER_TIMES = ("The archive records each member's mtime; set SOURCE_DATE_EPOCH for the tool "
+                 "that writes it (wheel builders, `tar --mtime=@$SOURCE_DATE_EPOCH`), or run "
+                 "strip-nondeterminism on it.")
+MEMBER_MTIME = _declare(CPIO, "member mtime", "timestamp", _MEMBER_TIMES)
+JAR_MEMBER_MTIME = _declare(CPIO, "jar member mtime", "timestamp", (
+    "jar records each class file's mtime; Maven: set project.build.outputTimestamp; Gradle: "
+    "preserveFileTimestamps = false; the jar tool: `--date=$SOURCE_DATE_EPOCH`."))
+MEMBER_ORDER = _declare(CPIO, "member order", "ordering", (
+    "Members were added in another order; sort them (`tar --sort=name`, Gradle "
+    "reproducibleFileOrder = true, `zip` from a sorted list)."))
+MEMBER_MODE = _declare(CPIO, "member mode", "permissions", (
+    "Member permissions follow the builder's umask; set `umask 022` or `tar --mode=go-w`."))
+MEMBER_OWNER = _declare(CPIO, "member owner", "ownership", (
+    "Members kept the building user's ids; `tar --owner=0 --group=0 --numeric-owner`."))
+MEMBER_EXTRA = _declare(CPIO, "member extra fields", "metadata", (
+    "Zip extra fields or tar PAX records differ (the archiver or its version); pin the tool."))
+MEMBER_COMPRESSION = _declare(CPIO, "member compression", "compression", (
+    "The same member compressed differently (method, level, zlib version); pin the archiver."))
+MEMBER_CONTENT = _declare(CPIO, "member content", "content", _CONTENT, deep=True)
+MEMBER_ADDED = _declare(CPIO, "member added", "added", _ADDED)
+MEMBER_REMOVED = _declare(CPIO, "member removed", "removed", _REMOVED)
+ARCHIVE_COMMENT = _declare(CPIO, "archive comment", "metadata", (
+    "The archive comment differs; it comes from the archiver's options."))
+LOCKED_VERSION = _declare(CPIO, "locked version", "content", (
+    "The lockfile resolved a package to another version; commit the lockfile and install with "
+    "`npm ci` (or pin the version)."))

@@ -497,7 +497,7 @@ CAUSES = {
     "cpio-owner": ["ownership"],
     "cpio-inode": ["inode"],  # c_ino and c_devmajor/c_devminor
     "cpio-mode": ["permissions"],
-    "elf-build-path": ["build-id", "build-path"],
+    "elf-build-path": ["build-path"],  # the build-id only follows from the paths (derived)
     "signature": ["signature"],
     "kernel-host": ["build-host", "timestamp"],  # user@host and the build date
     "gzip-header": ["build-path", "timestamp"],  # gzip MTIME, and FNAME filed as a build path

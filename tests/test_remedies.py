@@ -154,7 +154,7 @@ def built_pair(tmp_path: Path, kind: str) -> tuple[Path, Path]:
 
 NOT_FIXABLE = {
     # pair: categories `remaining` must name
-    "elf-build-path": {"build-path", "build-id"},
+    "elf-build-path": {"build-path"},  # the build-id follows from the paths (derived)
     "kernel-host": {"build-host"},
     "built:content": {"content"},
     "built:cmdline": {"cmdline"},

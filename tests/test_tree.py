@@ -18,7 +18,6 @@ ELSEWHERE = {
     "diff/spans.py": "test_hostile.py and diff/test_categories.py (large and odd payloads)",
     "formats/compression.py": "diff/test_categories.py (every format) and test_hostile.py",
     "formats/elf.py": "diff/test_categories.py (gcc-built pairs) and test_fuzz.py",
-    "formats/pyc.py": "diff/test_categories.py (py_compile-built pairs)",
     "frames.py": "report/test_model.py and test_notebooks.py (every view, live and reloaded)",
     "plots.py": "report/test_model.py and test_notebooks.py (every figure)",
     "notebook.py": "report/test_model.py and test_notebooks.py",

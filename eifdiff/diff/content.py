@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from eifdiff import rules as R
+from eifdiff.diff import approws
 from eifdiff.diff.rows import Where
 from eifdiff.diff.spans import first_difference, last_difference, replace_all
 from eifdiff.errors import Anomaly, FormatError
@@ -90,6 +91,10 @@ class Explainer:
             if rows:
                 yield from rows
                 return
+        rows = self._application(at, a, b, off_a, off_b)
+        if rows:
+            yield from rows
+            return
         if bytes(a[: len(AUX_CACHE)]) == AUX_CACHE == bytes(b[: len(AUX_CACHE)]):
             yield self._content(at, R.AUX_CACHE, a, b, off_a, off_b)
             return
@@ -112,8 +117,11 @@ class Explainer:
     def _pyc(self, at: Where, a: memoryview, b: memoryview, off_a: int,
              off_b: int) -> Iterator[Divergence]:
         ha, hb = parse_pyc_header(a), parse_pyc_header(b)
-        if ha is None or hb is None or a[PYC_HEADER:] != b[PYC_HEADER:]:
-            return  # the code itself differs: content
+        if ha is not None and hb is not None and a[PYC_HEADER:] != b[PYC_HEADER:]:
+            yield from approws.pyc_code_rows(at, a, b, off_a, off_b)  # [] when the code differs
+            return
+        if ha is None or hb is None:
+            return
         if ha.magic != hb.magic or ha.flags != hb.flags:
             yield at.row(R.CPIO, R.PYC_HEADER, f"magic {ha.magic} flags {ha.flags}",
                          f"magic {hb.magic} flags {hb.flags}", offset_a=off_a, offset_b=off_b,
@@ -129,6 +137,18 @@ class Explainer:
         if ha.source_hash != hb.source_hash:
             yield at.row(R.CPIO, R.PYC_SOURCE_HASH, ha.source_hash, hb.source_hash,
                          offset_a=off_a + 8, offset_b=off_b + 8, length=8)
+
+    def _application(self, at: Where, a: memoryview, b: memoryview, off_a: int,
+                     off_b: int) -> list[Divergence]:
+        """Member rows of nested archives (zip, jar, wheel, tar, tar.gz), lockfile versions,
+        build directories recorded in any other file."""
+        if approws.is_archive(a) and approws.is_archive(b):
+            rows = approws.archive_rows(at, a, b, off_a, off_b, self.anomalies.append)
+        else:
+            rows = approws.lockfile_rows(at, a, b)
+        rows = rows or approws.path_rows(at, a, b, off_a, off_b)
+        self.read(len(a) + len(b))  # both payloads were read whole
+        return rows
 
     def _gzip(self, at: Where, a: memoryview, b: memoryview, off_a: int,
               off_b: int) -> Iterator[Divergence]:
@@ -196,6 +216,14 @@ class ElfComparison:
         self.at, self.fa, self.fb = at, fa, fb
         self.a, self.b, self.off_a, self.off_b = a, b, off_a, off_b
         self.substitutions: list[tuple[bytes, bytes]] = []
+        self._app_cache: approws.ElfApplication | None = None
+
+    def _app(self) -> approws.ElfApplication:
+        """Build paths across sections and Go build info (read once, when first asked)."""
+        if self._app_cache is None:
+            self._app_cache = approws.ElfApplication(self.at, self.a, self.b, self.fa,
+                                                       self.fb, self.off_a, self.off_b)
+        return self._app_cache
 
     def _row(self, part: str | None, field: str, x: object, y: object,
              oa: int | None = None, ob: int | None = None, length: int | None = None
@@ -229,7 +257,7 @@ class ElfComparison:
             if key[1] == "DW_AT_comp_dir":
                 if x.value and y.value:
                     self.substitutions.append((x.value.encode(), y.value.encode()))
-                field = R.COMP_DIR
+                field = self._app().comp_dir_field
             else:
                 explained = self._explained_by_paths(x.value.encode(), y.value.encode())
                 field = R.DWARF_PATH if explained else R.DWARF_ATTRIBUTE
@@ -242,12 +270,14 @@ class ElfComparison:
                                  len({k[0] for k in db})))
         if fa.build_id != fb.build_id:
             na, nb = fa.build_id_note, fb.build_id_note  # only a note owned by GNU
-            out.append(self._row(na.section if na else nb.section if nb else None, R.BUILD_ID,
+            field = R.BUILD_ID_FROM_PATHS if self._app().build_id_derived else R.BUILD_ID
+            out.append(self._row(na.section if na else nb.section if nb else None, field,
                                  fa.build_id, fb.build_id, na.desc_offset if na else None,
                                  nb.desc_offset if nb else None, na.desc_size if na else None))
         out += self._toolchain()
         out += self._modinfo()
         out += self._sections()
+        out += self._app().rows()
         if not out:
             first = first_difference(self.a, self.b)
             out.append(self._row(None, R.OUTSIDE_SECTIONS, f"{len(self.a)} bytes",
@@ -347,6 +377,10 @@ class ElfComparison:
             moved = moved or sa.offset != sb.offset
             if sa.sha256 == sb.sha256 or name in (".note.gnu.build-id", note) or \
                     name in STRING_SECTIONS:
+                continue
+            replaced = self._app().section_rows(name)
+            if replaced is not None:
+                yield from replaced
                 continue
             x = bytes(self.a[sa.offset : sa.offset + sa.size])
             y = bytes(self.b[sb.offset : sb.offset + sb.size])

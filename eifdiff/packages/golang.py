@@ -44,6 +44,67 @@ class BuildInfo:
     deps: tuple[Module, ...]
     settings: tuple[tuple[str, str], ...]
 
+    def setting(self, key: str) -> str | None:
+        return next((v for k, v in self.settings if k == key), None)
+
+    @property
+    def vcs(self) -> dict[str, str]:
+        """The version-control stamp: `vcs`, `vcs.revision`, `vcs.time`, `vcs.modified`."""
+        return {k: v for k, v in self.settings if k == "vcs" or k.startswith("vcs.")}
+
+    @property
+    def trimpath(self) -> bool:
+        return self.setting("-trimpath") == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInfoChange:
+    """One differing build-info fact: `field` (`go version`, `module`, `vcs.time`,
+    `vcs.revision`, `vcs.modified`, `vcs`, `setting`), `name` (the module path or setting
+    key), both values (None: absent) and the category of its cause."""
+
+    field: str
+    name: str
+    a: str | None
+    b: str | None
+    category: str
+
+
+_VCS_CATEGORY = {"vcs.time": "timestamp", "vcs.revision": "content",
+                 "vcs.modified": "content", "vcs": "content"}
+
+
+def _versions(info: BuildInfo) -> dict[str, str]:
+    mods = ([info.main] if info.main is not None else []) + list(info.deps)
+    out = {}
+    for m in mods:
+        out[m.path] = _effective(m) + (f" => {m.replace.path}" if m.replace is not None and
+                                       not m.replace.version.startswith("v") else "")
+    return out
+
+
+def compare_buildinfo(a: BuildInfo, b: BuildInfo) -> tuple[BuildInfoChange, ...]:
+    """The build-info differences of two Go binaries: toolchain, module versions
+    (`golang.org/x/net v0.1.0 -> v0.2.0`), the VCS stamp, other build settings."""
+    out = []
+    if a.go != b.go:
+        out.append(BuildInfoChange("go version", "stdlib", a.go, b.go, "content"))
+    va, vb = _versions(a), _versions(b)
+    for path in sorted(va.keys() | vb.keys()):
+        x, y = va.get(path), vb.get(path)
+        if x != y:
+            category = "added" if x is None else "removed" if y is None else "content"
+            out.append(BuildInfoChange("module", path, x, y, category))
+    sa, sb = dict(a.settings), dict(b.settings)
+    for key in sorted(sa.keys() | sb.keys()):
+        x, y = sa.get(key), sb.get(key)
+        if x != y:
+            vcs = key == "vcs" or key.startswith("vcs.")
+            out.append(BuildInfoChange(key if vcs else "setting", key, x, y,
+                                       _VCS_CATEGORY.get(key, "content") if vcs else
+                                       "build-path" if key == "-trimpath" else "content"))
+    return tuple(out)
+
 
 def _scan(view: memoryview, limit: int) -> int | None:
     """The first 16-byte aligned offset of MAGIC in the first `limit` bytes."""
@@ -263,6 +324,8 @@ def packages(info: BuildInfo, *, path: str, ramdisk: str = "") -> list[Package]:
     mods += [(d, False) for d in info.deps]
     for m, is_main in mods:
         extra: dict[str, object] = {"binary": path, "go": info.go, "main": is_main}
+        if is_main:
+            extra.update(info.vcs)
         if m.replace is not None:
             extra["replace"] = f"{m.replace.path} {m.replace.version}".strip()
         out.append(Package("go", m.path, _effective(m), path, ramdisk,

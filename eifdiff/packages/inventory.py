@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from eifdiff.packages import apk, dpkg, golang, python, rpm
+from eifdiff.packages import apk, dpkg, golang, npm, python, rpm
 from eifdiff.packages.model import Buffer, Package, PackageChange
 
 if TYPE_CHECKING:
@@ -26,12 +26,14 @@ SYSTEM = (
     (apk, re.compile(r"(?:.*/)?(lib/apk/db/installed)")),
     (rpm, re.compile(r"(?:.*/)?((?:usr/lib/sysimage|var/lib)/rpm/rpmdb\.sqlite)")),
 )
-_PYTHON = re.compile(r".*\.(?:dist-info/(?:METADATA|RECORD)|egg-info(?:/PKG-INFO|"
-                     r"/installed-files\.txt)?)")
+_PYTHON = re.compile(r".*\.(?:dist-info/(?:METADATA|RECORD|INSTALLER|direct_url\.json)|"
+                     r"egg-info(?:/PKG-INFO|/installed-files\.txt)?)")
 # substrings every database path above contains: a cheap test before the regular expressions
-_HINTS = ("var/lib/dpkg/", "lib/apk/db/", "/rpm/rpmdb.sqlite", ".dist-info/", ".egg-info")
+_HINTS = ("var/lib/dpkg/", "lib/apk/db/", "/rpm/rpmdb.sqlite", ".dist-info/", ".egg-info",
+          npm.LOCK)
 DEFAULT_ROOTS = ("rootfs/",)  # where nitro-cli puts the container's root filesystem
-TIER = {"dpkg": 0, "apk": 0, "rpm": 0, "python": 1, "go": 2}  # who owns a path claimed twice
+# who owns a path claimed twice
+TIER = {"dpkg": 0, "apk": 0, "rpm": 0, "python": 1, "npm": 1, "go": 2}
 
 
 def _root_of(name: str, roots: Iterable[str]) -> str:
@@ -53,6 +55,7 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
     `RELEASE_EVERY` files read, so the image can drop the pages that brought in."""
     groups: dict[tuple[ModuleType, str], dict[str, Buffer]] = defaultdict(dict)
     py_files: dict[str, Buffer] = {}
+    npm_files: dict[str, Buffer] = {}
     binaries = []
     checked = 0
     for m in rd.members():
@@ -78,6 +81,8 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
         else:
             if _PYTHON.fullmatch(name):
                 py_files[name] = m.data
+            elif npm.is_lock(name):
+                npm_files[name] = m.data
             elif _may_run(name, e.mode) and 64 <= e.filesize <= golang.MAX_BINARY and \
                     bytes(m.data[:4]) == golang.ELF_MAGIC:
                 binaries.append(m)
@@ -91,6 +96,7 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
         by_root[root][name[len(root):]] = data
     for root, files in by_root.items():
         out += python.read(files, root=root, ramdisk=rd.name)
+    out += npm.read(npm_files, ramdisk=rd.name)
     for m in binaries:
         out += golang.read_binary(m.data, path=m.entry.name, ramdisk=rd.name)
     return out
@@ -124,6 +130,7 @@ def owner_index(packages: Iterable[Package], ramdisk: str | None = None) -> dict
 
 
 _SITE = re.compile(r"(?P<site>(?:.*/)?(?:site|dist)-packages/)(?P<top>[^/]+)(?:/.*)?")
+_NODE = re.compile(r"(?P<dir>.*node_modules/(?:@[^/]+/)?[^/@.][^/]*)/.+")
 _DOC = re.compile(r"(?P<root>(?:.*/)?)usr/share/doc/(?P<pkg>[^/]+)(?:/.*)?")
 _DPKG_INFO = re.compile(r"(?P<root>(?:.*/)?)var/lib/dpkg/info/(?P<pkg>[^/:]+)(?::[^/.]+)?\.[^/]+")
 
@@ -152,7 +159,8 @@ def owner_of(name: str, index: Mapping[str, Package],
     """The package owning entry `name`: its file lists first, then path conventions.
 
     A `.pyc` belongs to its source file's owner; `.../site-packages/<top>/...` to the
-    distribution whose RECORD lists that top-level module; `usr/share/doc/<pkg>/...` and
+    distribution whose RECORD lists that top-level module; `.../node_modules/<pkg>/...` to the
+    npm package a lockfile installed there; `usr/share/doc/<pkg>/...` and
     `var/lib/dpkg/info/<pkg>.*` to the dpkg (or rpm) package `<pkg>` under the same root.
     Pass the packages (and the `owner_index`) of the entry's own ramdisk.
     """
@@ -169,6 +177,10 @@ def owner_of(name: str, index: Mapping[str, Package],
                 return p
         for candidate in (top, top + "/__init__.py", top + ".py"):
             if (p := index.get(candidate)) is not None:
+                return p
+    if (m := _NODE.fullmatch(name)) is not None:
+        for p in packages:
+            if p.ecosystem == "npm" and p.extra is not None and p.extra.get("path") == m["dir"]:
                 return p
     if (m := _DOC.fullmatch(name)) is not None:
         return _named(packages, ("dpkg", "rpm"), m["pkg"], m["root"])

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ECOSYSTEMS = ("dpkg", "apk", "rpm", "python", "go")
+ECOSYSTEMS = ("dpkg", "apk", "rpm", "python", "go", "npm")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import email.parser
 import email.policy
+import json
 import posixpath
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from eifdiff.packages.model import MAX_DB_SIZE, Buffer, Package, rooted, text
 
@@ -57,6 +59,61 @@ def parse_record(data: Buffer, site: str, root: str = "") -> tuple[str, ...]:
     return _resolve_all(site, rows, root)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """One RECORD row: the path as written, its hash (`sha256=...`, '' when none) and size."""
+
+    path: str
+    hash: str
+    size: int | None
+
+
+def record_entries(data: Buffer) -> tuple[RecordEntry, ...]:
+    """RECORD rows as written (paths relative to site-packages); bad rows are skipped."""
+    if len(data) > MAX_METADATA:
+        return ()
+    try:
+        rows = list(csv.reader(text(data).splitlines()))
+    except csv.Error:
+        return ()
+    out = []
+    for r in rows:
+        if not r or not r[0]:
+            continue
+        size = r[2].strip() if len(r) > 2 else ""
+        out.append(RecordEntry(r[0], r[1] if len(r) > 1 else "",
+                               int(size) if size.isdigit() else None))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectUrl:
+    """PEP 610 `direct_url.json`: where pip installed a distribution from. `kind` is `vcs`,
+    `archive` or `dir`; `detail` the VCS commit, the archive hash, or `editable`."""
+
+    url: str
+    kind: str
+    detail: str
+
+
+def parse_direct_url(data: Buffer) -> DirectUrl | None:
+    """The `direct_url.json` of a distribution, None when unreadable."""
+    if len(data) > MAX_METADATA:
+        return None
+    try:
+        doc = json.loads(text(data))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("url"), str):
+        return None
+    for kind, key in (("vcs", "commit_id"), ("archive", "hash"), ("dir", "editable")):
+        info = doc.get(f"{kind}_info")
+        if isinstance(info, dict):
+            detail = info.get(key, "")
+            return DirectUrl(doc["url"], kind, "editable" if detail is True else str(detail or ""))
+    return DirectUrl(doc["url"], "", "")
+
+
 def parse_installed_files(data: Buffer, egg_dir: str, root: str = "") -> tuple[str, ...]:
     """`installed-files.txt` (one path a line, relative to the egg-info directory)."""
     return _resolve_all(egg_dir, (x.strip() for x in text(data).splitlines()), root)
@@ -85,11 +142,20 @@ def read(files: Mapping[str, Buffer], *, root: str = "", ramdisk: str = "") -> l
         meta = parse_metadata(data)
         if meta is None:
             continue
-        extra = {"site": root + posixpath.dirname(info), "format": fmt}
+        extra: dict[str, object] = {"site": root + posixpath.dirname(info), "format": fmt}
+        if (installer := files.get(info + "/INSTALLER")) is not None and \
+                len(installer) <= MAX_METADATA:
+            extra["installer"] = text(installer).strip()
+        if (direct := files.get(info + "/direct_url.json")) is not None and \
+                (url := parse_direct_url(direct)) is not None:
+            extra["direct_url"] = url.url
+            if url.detail:
+                extra[f"{url.kind or 'direct'}"] = url.detail
         out.append(Package("python", meta[0], meta[1], root + rel, ramdisk, owned, extra))
     return out
 
 
 def wanted(rel: str) -> bool:
-    return rel.endswith((DIST_INFO + "METADATA", DIST_INFO + "RECORD", EGG_INFO + "/PKG-INFO",
+    return rel.endswith((DIST_INFO + "METADATA", DIST_INFO + "RECORD", DIST_INFO + "INSTALLER",
+                         DIST_INFO + "direct_url.json", EGG_INFO + "/PKG-INFO",
                          EGG_INFO + "/installed-files.txt", EGG_INFO))

@@ -108,3 +108,39 @@ def test_toolchain_commands_have_no_main_module() -> None:
 
 def test_a_view_works_like_bytes(go_binaries: dict[str, bytes]) -> None:
     assert golang.raw_buildinfo(memoryview(go_binaries["hello"])) is not None
+
+
+def _info(settings: tuple[tuple[str, str], ...], deps: tuple[golang.Module, ...] = (),
+          go: str = "go1.22.1") -> golang.BuildInfo:
+    return golang.BuildInfo(go, "example.com/app", golang.Module("example.com/app", "(devel)"),
+                            deps, settings)
+
+
+def test_vcs_stamp_and_trimpath() -> None:
+    info = _info((("-trimpath", "true"), ("vcs", "git"), ("vcs.revision", "abc"),
+                  ("vcs.time", "2024-01-01T00:00:00Z"), ("vcs.modified", "false")))
+    assert info.trimpath and info.setting("vcs") == "git"
+    assert info.vcs == {"vcs": "git", "vcs.revision": "abc", "vcs.time": "2024-01-01T00:00:00Z",
+                        "vcs.modified": "false"}
+    main = golang.packages(info, path="bin/app")[0]
+    assert main.extra["vcs.revision"] == "abc" and main.extra["main"] is True
+
+
+def test_compare_buildinfo() -> None:
+    net = golang.Module("golang.org/x/net", "v0.1.0")
+    a = _info((("vcs.revision", "abc"), ("vcs.time", "2024-01-01T00:00:00Z"),
+               ("CGO_ENABLED", "1")), (net, golang.Module("example.com/gone", "v1.0.0")))
+    b = _info((("vcs.revision", "def"), ("vcs.time", "2024-02-01T00:00:00Z"),
+               ("CGO_ENABLED", "0"), ("-trimpath", "true")),
+              (golang.Module("golang.org/x/net", "v0.2.0"),), go="go1.22.2")
+    got = [(c.field, c.name, c.a, c.b, c.category) for c in golang.compare_buildinfo(a, b)]
+    assert got == [
+        ("go version", "stdlib", "go1.22.1", "go1.22.2", "content"),
+        ("module", "example.com/gone", "v1.0.0", None, "removed"),
+        ("module", "golang.org/x/net", "v0.1.0", "v0.2.0", "content"),
+        ("setting", "-trimpath", None, "true", "build-path"),
+        ("setting", "CGO_ENABLED", "1", "0", "content"),
+        ("vcs.revision", "vcs.revision", "abc", "def", "content"),
+        ("vcs.time", "vcs.time", "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "timestamp"),
+    ]
+    assert golang.compare_buildinfo(a, a) == ()

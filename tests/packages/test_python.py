@@ -47,3 +47,47 @@ def test_garbage_metadata() -> None:
         assert python.parse_metadata(junk) is None
     assert python.parse_record(b'"unterminated,\n\0\0', "s") is not None
     assert python.read({f"{SITE}/x-1.dist-info/RECORD": b"a,b,c"}) == []  # no METADATA
+
+
+def test_installer_and_direct_url() -> None:
+    info = f"{SITE}/urllib3-2.2.2.dist-info"
+    files = {
+        f"{info}/METADATA": b"Name: urllib3\nVersion: 2.2.2\n",
+        f"{info}/INSTALLER": b"pip\n",
+        f"{info}/direct_url.json": b'{"url": "https://github.com/x/y.git", "vcs_info": '
+                                   b'{"vcs": "git", "commit_id": "abc123"}}',
+    }
+    (p,) = python.read(files)
+    assert p.extra["installer"] == "pip"
+    assert p.extra["direct_url"] == "https://github.com/x/y.git" and p.extra["vcs"] == "abc123"
+    assert python.wanted(f"{info}/INSTALLER") and python.wanted(f"{info}/direct_url.json")
+
+
+def test_direct_url_kinds_and_damage() -> None:
+    arch = python.parse_direct_url(b'{"url": "file:///w.whl", "archive_info": '
+                                   b'{"hash": "sha256=00"}}')
+    assert arch == python.DirectUrl("file:///w.whl", "archive", "sha256=00")
+    local = python.parse_direct_url(b'{"url": "file:///src", "dir_info": {"editable": true}}')
+    assert local == python.DirectUrl("file:///src", "dir", "editable")
+    assert python.parse_direct_url(b"{bad") is None
+    assert python.parse_direct_url(b'{"url": 3}') is None
+
+
+def test_record_entries() -> None:
+    rows = python.record_entries(b"pkg/a.py,sha256=AAA,12\npkg/__pycache__/a.pyc,,\n\n"
+                                 b'"pkg/b,c.py",sha256=BBB,x\n')
+    assert rows == (python.RecordEntry("pkg/a.py", "sha256=AAA", 12),
+                    python.RecordEntry("pkg/__pycache__/a.pyc", "", None),
+                    python.RecordEntry("pkg/b,c.py", "sha256=BBB", None))
+
+
+def test_dependency_drift_reads_as_a_version_change() -> None:
+    from eifdiff.packages.inventory import package_changes
+    from eifdiff.packages.model import PackageChange
+
+    def site(version: str) -> dict[str, bytes]:
+        return {f"{SITE}/urllib3-{version}.dist-info/METADATA":
+                f"Name: urllib3\nVersion: {version}\n".encode()}
+
+    assert package_changes(python.read(site("2.2.1")), python.read(site("2.2.2"))) == [
+        PackageChange("python", "urllib3", "2.2.1", "2.2.2", "")]
