@@ -239,10 +239,11 @@ def _root_cause(bucket: Bucket, rows: list[Divergence], derived: int,
     elif first.entry is None:
         title = f"{label or _title(first)} in {where}: " + "; ".join(
             f"{d.field} {_short(d.shown_a, 30)} → {_short(d.shown_b, 30)}" for d in rows[:2])
-        evidence = f"{len(rows):,} rows ({_counts(categories)})"
+        evidence = f"{len(rows):,} row{'s' if len(rows) != 1 else ''} ({_counts(categories)})"
     else:
         title = f"{label or _title(first)}: {n:,} {'entries' if n != 1 else 'entry'} in {where}"
-        evidence = f"{len(rows):,} rows ({_counts(categories)}), e.g. " + \
+        evidence = f"{len(rows):,} row{'s' if len(rows) != 1 else ''} " \
+            f"({_counts(categories)}), e.g. " + \
             "; ".join(f"{d.path} {d.field}: {_short(d.shown_a)} → {_short(d.shown_b)}"
                       for d in rows[:2])
     norm = fix if fix is not None else rule(first.layer, first.field).normalization

@@ -68,6 +68,11 @@ def rank(divergences: Iterable[Divergence]) -> list[Divergence]:
                                        -len(d.pcrs)))
 
 
+def plural(n: int, word: str) -> str:
+    """`1 row`, `2,000 rows`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def headline(report: Report) -> str:
     """`different: 5 root causes (22,645 rows: 1,003 cause rows, 21,642 derived), 0 anomalies`"""
     s = report.summary()
@@ -91,7 +96,7 @@ def root_cause_lines(report: Report) -> list[str]:
         pcrs = ",".join(r.pcrs) or "no PCR"
         more = f", {r.derived:,} derived" if r.derived else ""
         lines += [f"  {r.id:<4} [{pcrs}] {r.title}",
-                  f"       {r.count:,} rows{more}; evidence: {r.evidence}",
+                  f"       {plural(r.count, 'row')}{more}; evidence: {r.evidence}",
                   f"       fix: {fix_text(r)}"]
         if r.examples and r.kind not in ("added", "removed", "order"):
             lines.append("       e.g. " + ", ".join(r.examples[:3]))
