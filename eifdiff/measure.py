@@ -15,7 +15,9 @@ import contextlib
 import hashlib
 import os
 import pickle
+import threading
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,6 +99,61 @@ def sections_feeding(layout: EifLayout) -> dict[str, tuple[str, ...]]:
     return out
 
 
+COALESCE = 256 << 10  # small chunks are gathered up to this many bytes before hashing
+
+
+def _gathered(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """The same bytes in fewer pieces: runs of small chunks (CPIO headers, small payloads) are
+    copied together, so each hasher is called once per run, not once per chunk."""
+    buf = bytearray()
+    for c in chunks:
+        if len(c) >= COALESCE:
+            if buf:
+                yield buf
+                buf = bytearray()
+            yield c
+            continue
+        buf += c
+        if len(buf) >= COALESCE:
+            yield buf
+            buf = bytearray()
+    if buf:
+        yield buf
+
+
+def measure_sections(sections: Sequence[tuple[SectionType, Iterable[bytes | memoryview]]]
+                     ) -> dict[str, str]:
+    """PCR0/1/2 (hex) of sections given in file order as (type, chunks), each chunk read once:
+    PCR0's chain takes every measured section, PCR2's the ramdisks after the first, and PCR1's
+    is a copy of PCR0's at the end of the first ramdisk (its own chain when a kernel or cmdline
+    section comes after that ramdisk)."""
+    kinds = [k for k, _ in sections if k in MEASURED]
+    if SectionType.RAMDISK not in kinds:
+        raise EifdiffError("an EIF needs at least one ramdisk")
+    first = kinds.index(SectionType.RAMDISK)
+    own_boot = any(k is not SectionType.RAMDISK for k in kinds[first + 1 :])
+    image, later = hashlib.sha384(), hashlib.sha384()
+    boot = hashlib.sha384() if own_boot else None
+    i = -1
+    for kind, chunks in sections:
+        if kind not in MEASURED:
+            continue
+        i += 1
+        to_later = i > first and kind is SectionType.RAMDISK
+        to_boot = boot is not None and (kind is not SectionType.RAMDISK or i == first)
+        for c in _gathered(chunks):
+            image.update(c)
+            if to_later:
+                later.update(c)
+            if to_boot:
+                boot.update(c)  # type: ignore[union-attr]
+        if i == first and boot is None:
+            boot = image.copy()
+    assert boot is not None
+    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(boot.digest()).hex(),
+            "PCR2": extend(later.digest()).hex()}
+
+
 Stream = Callable[[int, int], Iterator[memoryview]]
 
 
@@ -151,20 +208,24 @@ def cached(get: Callable[[], T]) -> Callable[[], T]:
     return once
 
 
-def _forked(job: Callable[..., T], *args: object) -> Callable[[], T]:
-    """Run `job` in a forked child at a lower priority and return a function that waits for
-    its result. The child reads the page cache through its own map; separate processes keep
-    the hashing off the interpreter lock, so entry parsing and comparing in this process run
-    at full speed meanwhile."""
+def _forked(job: Callable[..., T], *args: object, nice: int = HASHING_NICE) -> Callable[[], T]:
+    """Run `job` in a forked child (at a lower priority when `nice`) and return a function that
+    waits for its result. The child reads the page cache through its own map; separate
+    processes keep the hashing off the interpreter lock, so entry parsing and comparing in this
+    process run at full speed meanwhile. An `EifdiffError` in the child is raised again here
+    with its message."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: hash, send the pickled result, leave without cleanup
+    if pid == 0:  # the child: work, send the pickled result, leave without cleanup
         code = 0
         try:
             os.close(read_end)
-            with contextlib.suppress(OSError):
-                os.nice(HASHING_NICE)
+            if nice:
+                with contextlib.suppress(OSError):
+                    os.nice(nice)
             payload = pickle.dumps((True, job(*args)))
+        except EifdiffError as exc:
+            payload, code = pickle.dumps((False, ("eifdiff", str(exc)))), 1
         except BaseException as exc:
             payload, code = pickle.dumps((False, f"{type(exc).__name__}: {exc}")), 1
         with os.fdopen(write_end, "wb") as out:
@@ -178,10 +239,40 @@ def _forked(job: Callable[..., T], *args: object) -> Callable[[], T]:
         os.waitpid(pid, 0)
         ok, value = pickle.loads(payload) if payload else (False, "no result")
         if not ok:
+            if isinstance(value, tuple):
+                raise EifdiffError(value[1])
             raise EifdiffError(f"measuring failed in a worker process: {value}")
         return value
 
     return cached(result)
+
+
+def in_parallel(calls: Sequence[Callable[[], T]], *, workers: int = 0) -> list[T]:
+    """The result of each call, in order, computed at most `workers` (default: one per CPU) at
+    a time in forked processes, so that pure-Python work runs on every core too. Threads stand
+    in where fork is not available or another thread runs (forking a threaded process may
+    deadlock, and Python 3.12 warns)."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eifdiff-work") as pool:
+            return list(pool.map(lambda c: c(), calls))
+    running: deque[Callable[[], T]] = deque()
+    out: list[T] = []
+    try:
+        for call in calls:
+            if len(running) >= workers:
+                out.append(running.popleft()())
+            running.append(_forked(call, nice=0))
+        while running:
+            out.append(running.popleft()())
+    except BaseException:
+        for waiting in running:  # reap the others before raising
+            with contextlib.suppress(Exception):
+                waiting()
+        raise
+    return out
 
 
 def _threaded() -> Callable[..., Callable[[], object]]:
