@@ -185,6 +185,22 @@ def _crc_job(stream: Stream, end: int) -> int:
     return crc
 
 
+def _whole_job(stream: Stream, end: int, size: int) -> tuple[int, str]:
+    """The CRC (header bytes 0..544, then `HEADER_SIZE..end`) and the SHA-256 of the whole
+    file, in one pass: each window is read once for both."""
+    crc, h = 0, hashlib.sha256()
+    pos = 0
+    for chunk in stream(0, size):
+        h.update(chunk)
+        n = len(chunk)
+        for lo, hi in ((0, CRC_OFFSET), (HEADER_SIZE, end)):
+            a, b = max(lo, pos), min(hi, pos + n)
+            if a < b:
+                crc = zlib.crc32(chunk[a - pos : b - pos], crc)
+        pos += n
+    return crc, h.hexdigest()
+
+
 def _sha256_job(stream: Stream, size: int) -> str:
     h = hashlib.sha256()
     for chunk in stream(0, size):
@@ -308,10 +324,16 @@ def start_measure(
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
     spawn = _forked if hasattr(os, "fork") else _threaded()
+    # one process per chain, and one for the CRC with the file's SHA-256 (the lighter two)
     image = spawn(_image_job, mapped.windows, plan)
     app = spawn(_sections_job, mapped.windows, plan.app)
-    crc = spawn(_crc_job, mapped.windows, layout.end)
-    whole = spawn(_sha256_job, mapped.windows, mapped.size) if sha256 else None
+    if sha256:
+        whole = spawn(_whole_job, mapped.windows, layout.end, mapped.size)
+    else:
+        crc_only = spawn(_crc_job, mapped.windows, layout.end)
+
+        def whole() -> tuple[int, str | None]:
+            return crc_only(), None
     boot = None if plan.boot_is_prefix else spawn(_sections_job, mapped.windows, plan.boot)
 
     def result() -> Digests:
@@ -319,7 +341,7 @@ def start_measure(
         if boot is not None:
             pcr1 = boot()
         assert pcr1 is not None
-        return Digests(pcr0, pcr1, app(), crc(), whole() if whole is not None else None)
+        return Digests(pcr0, pcr1, app(), *whole())
 
     return cached(result)
 
