@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from eifdiff.errors import EifdiffError
@@ -302,11 +303,13 @@ def _threaded() -> Callable[..., Callable[[], object]]:
 
 
 def start_measure(
-    mapped: MappedFile, layout: EifLayout, *, sha256: bool = False
+    mapped: MappedFile, layout: EifLayout, *, sha256: bool = False, background: bool = True
 ) -> Callable[[], Digests]:
     """Start measuring in the background; call the result to wait for the digests.
 
-    The caller may parse and compare other structures meanwhile.
+    `background`: the caller parses and compares other structures meanwhile, so the workers
+    run at a lower priority and leave it a core; without it (the caller only waits) they run
+    at the caller's priority.
     """
     plan = PcrPlan.of(layout)
     if mapped.size < THREADED_FROM:
@@ -323,7 +326,8 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    spawn = _forked if hasattr(os, "fork") else _threaded()
+    spawn = (partial(_forked, nice=HASHING_NICE if background else 0) if hasattr(os, "fork")
+             else _threaded())
     # one process per chain, and one for the CRC with the file's SHA-256 (the lighter two)
     image = spawn(_image_job, mapped.windows, plan)
     app = spawn(_sections_job, mapped.windows, plan.app)
@@ -348,4 +352,4 @@ def start_measure(
 
 def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> Digests:
     """PCR0/1/2 and the CRC (and, when asked, the file's SHA-256) of a checked, mapped EIF."""
-    return start_measure(mapped, layout, sha256=sha256)()
+    return start_measure(mapped, layout, sha256=sha256, background=False)()
