@@ -3,10 +3,11 @@
 PCRn = SHA-384(48 zero bytes || SHA-384(data)), where the data of PCR0 is every kernel, cmdline and
 ramdisk section in file order, PCR1 the kernel, cmdline and first ramdisk, PCR2 the later ramdisks
 and PCR8 the DER of the signing certificate. The CRC covers header bytes 0..544 and then every
-section header and data. Large files are hashed by forked worker processes at a lower
-priority (image chain, app chain, CRC, and the file's SHA-256 when asked), each streaming its
-own map of the file, so two cores share the work and the calling process stays free to parse
-and compare entries meanwhile; threads are the fallback where fork is not available.
+section header and data. Large files are hashed by forked worker processes (one per chain,
+and one for the CRC with the file's SHA-256 when asked), each streaming its own map of the file,
+so two cores share the work; while the caller parses and compares entries meanwhile they run at
+a lower priority. Threads are the fallback where fork is not available or another thread runs.
+`in_parallel` runs other work (the remedies) the same way.
 """
 
 from __future__ import annotations
@@ -264,6 +265,13 @@ def _forked(job: Callable[..., T], *args: object, nice: int = HASHING_NICE) -> C
     return cached(result)
 
 
+def may_fork() -> bool:
+    """Whether workers may be forked now: fork exists and this process runs no other thread
+    (a fork while another thread holds a lock, OpenSSL's for one, may deadlock the child, and
+    Python 3.12 warns). Forking callers therefore start their workers before any thread."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def in_parallel(calls: Sequence[Callable[[], T]], *, workers: int = 0) -> list[T]:
     """The result of each call, in order, computed at most `workers` (default: one per CPU) at
     a time in forked processes, so that pure-Python work runs on every core too. Threads stand
@@ -272,7 +280,7 @@ def in_parallel(calls: Sequence[Callable[[], T]], *, workers: int = 0) -> list[T
     workers = max(1, workers or os.cpu_count() or 1)
     if len(calls) <= 1:
         return [c() for c in calls]
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    if not may_fork():
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eifdiff-work") as pool:
             return list(pool.map(lambda c: c(), calls))
     running: deque[Callable[[], T]] = deque()
@@ -326,7 +334,7 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    spawn = (partial(_forked, nice=HASHING_NICE if background else 0) if hasattr(os, "fork")
+    spawn = (partial(_forked, nice=HASHING_NICE if background else 0) if may_fork()
              else _threaded())
     # one process per chain, and one for the CRC with the file's SHA-256 (the lighter two)
     image = spawn(_image_job, mapped.windows, plan)

@@ -237,3 +237,25 @@ def test_in_parallel_uses_threads_while_another_thread_runs() -> None:
         stop.set()
         other.join()
     assert in_parallel([lambda: os.getpid()] * 2) != [os.getpid()] * 2  # forked workers
+
+
+def test_large_file_measured_in_threads_while_another_thread_runs(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    data = write_eif([(SectionType.KERNEL, rng.randbytes(9 << 20)),
+                      (SectionType.CMDLINE, b"console=ttyS0"),
+                      (SectionType.RAMDISK, rng.randbytes(5 << 20)),
+                      (SectionType.RAMDISK, rng.randbytes(3 << 20))])
+    path = tmp_path / "big.eif"
+    path.write_bytes(data)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not measure_mod.may_fork()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert measured(path) == naive(data)
+    finally:
+        stop.set()
+        other.join()
+    assert measure_mod.may_fork() == hasattr(os, "fork")
