@@ -265,6 +265,17 @@ def _forked(job: Callable[..., T], *args: object, nice: int = HASHING_NICE) -> C
     return cached(result)
 
 
+def _background_nice() -> int:
+    """The workers' priority beside a working caller: lower while the machine has a core to
+    spare (the caller's serial work then never waits for them), the caller's own when it is
+    busy (a lower priority would then hand the hashing, the longer part, to other programs)."""
+    try:
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    except OSError:
+        busy = False
+    return 0 if busy else HASHING_NICE
+
+
 def may_fork() -> bool:
     """Whether workers may be forked now: fork exists and this process runs no other thread
     (a fork while another thread holds a lock, OpenSSL's for one, may deadlock the child, and
@@ -334,7 +345,7 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    spawn = (partial(_forked, nice=HASHING_NICE if background else 0) if may_fork()
+    spawn = (partial(_forked, nice=_background_nice() if background else 0) if may_fork()
              else _threaded())
     # one process per chain, and one for the CRC with the file's SHA-256 (the lighter two)
     image = spawn(_image_job, mapped.windows, plan)

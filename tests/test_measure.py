@@ -259,3 +259,17 @@ def test_large_file_measured_in_threads_while_another_thread_runs(tmp_path: Path
         stop.set()
         other.join()
     assert measure_mod.may_fork() == hasattr(os, "fork")
+
+
+def test_background_priority_follows_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpus = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (cpus - 0.5, 0.0, 0.0))
+    assert measure_mod._background_nice() == measure_mod.HASHING_NICE
+    monkeypatch.setattr(os, "getloadavg", lambda: (cpus + 0.5, 0.0, 0.0))
+    assert measure_mod._background_nice() == 0
+
+    def unknown() -> tuple[float, float, float]:
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert measure_mod._background_nice() == measure_mod.HASHING_NICE
