@@ -101,22 +101,23 @@ def sections_feeding(layout: EifLayout) -> dict[str, tuple[str, ...]]:
     return out
 
 
-COALESCE = 256 << 10  # small chunks are gathered up to this many bytes before hashing
+GATHER_BELOW, GATHER_UP_TO = 4 << 10, 64 << 10
 
 
 def _gathered(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
-    """The same bytes in fewer pieces: runs of small chunks (CPIO headers, small payloads) are
-    copied together, so each hasher is called once per run, not once per chunk."""
+    """The same bytes in fewer pieces: runs of chunks under `GATHER_BELOW` bytes (CPIO headers,
+    small payloads) are copied together up to `GATHER_UP_TO`, so each hasher is called once per
+    run, not once per chunk; larger chunks pass uncopied."""
     buf = bytearray()
     for c in chunks:
-        if len(c) >= COALESCE:
+        if len(c) >= GATHER_BELOW:
             if buf:
                 yield buf
                 buf = bytearray()
             yield c
             continue
         buf += c
-        if len(buf) >= COALESCE:
+        if len(buf) >= GATHER_UP_TO:
             yield buf
             buf = bytearray()
     if buf:
