@@ -313,11 +313,29 @@ def in_parallel(calls: Sequence[Callable[[], T]], *, workers: int = 0) -> list[T
 
 
 def _threaded() -> Callable[..., Callable[[], object]]:
-    """The same as `_forked`, with threads (where fork is not available)."""
-    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure")
+    """The same as `_forked`, with one thread per job (where fork is not available or another
+    thread runs); each thread ends with its job, so none is left to stop a later fork."""
 
     def spawn(job: Callable[..., T], *args: object) -> Callable[[], T]:
-        return pool.submit(job, *args).result
+        box: list[tuple[bool, object]] = []
+
+        def run() -> None:
+            try:
+                box.append((True, job(*args)))
+            except BaseException as exc:  # raised again in the waiting thread
+                box.append((False, exc))
+
+        thread = threading.Thread(target=run, name="eifdiff-measure", daemon=True)
+        thread.start()
+
+        def result() -> T:
+            thread.join()
+            ok, value = box[0]
+            if not ok:
+                raise value  # type: ignore[misc]
+            return value  # type: ignore[return-value]
+
+        return cached(result)
 
     return spawn
 
