@@ -42,7 +42,7 @@ samples: $(STAMP) tools
 	$(BIN)/python scripts/make_samples.py
 
 bench: $(STAMP) tools
-	$(BIN)/python bench/describe_bench.py
+	$(BIN)/python bench/diff_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -51,7 +51,7 @@ def _compare_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--remedies", dest="remedies", action="store_true", default=None,
                    help="compute what would fix it even for large images (by default only when "
-                   "the ramdisks hold at most 64 MiB together)")
+                   "the ramdisks hold at most 1 GiB together)")
     g.add_argument("--no-remedies", dest="remedies", action="store_false",
                    help="skip the counterfactual PCRs of each normalization")
     p.add_argument("--top", type=int, default=40, metavar="N",

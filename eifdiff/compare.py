@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the stages are imported when first used, while the files ha
     from eifdiff.deep import DeepOptions
     from eifdiff.packages.model import Package, PackageChange
 
-AUTO_REMEDIES = 64 << 20
+AUTO_REMEDIES = 1 << 30  # bytes of ramdisk, both images together: remedies on by default
 
 
 def _summary(img: LoadedImage) -> FileSummary:
@@ -64,8 +64,9 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
     normalization, and diffoscope's view if `deep`.
 
     `remedies`: True computes them, False skips them, None (auto) computes them when the two
-    images' ramdisks together are at most `AUTO_REMEDIES` bytes: each normalization tried
-    re-hashes both images, which on large images costs more than the rest of the comparison."""
+    images' ramdisks together are at most `AUTO_REMEDIES` bytes (1 GiB): each normalization
+    tried re-hashes both images (both at once, in worker processes), which costs about one more
+    comparison per normalization tried."""
     from eifdiff.causes import find_root_causes
     from eifdiff.deep import deep_diffs
     from eifdiff.diff import diff_images, diff_ramdisk_pairs

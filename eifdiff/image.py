@@ -141,10 +141,13 @@ class PendingImage:
     digests: Callable[[], Digests]
 
 
-def start_image(mapped: MappedFile, *, sha256: bool = False) -> PendingImage:
-    """Check the container and start measuring it (and hashing the file when `sha256`)."""
+def start_image(mapped: MappedFile, *, sha256: bool = False, background: bool = True
+                ) -> PendingImage:
+    """Check the container and start measuring it (and hashing the file when `sha256`);
+    `background` when the caller has other work meanwhile (see `start_measure`)."""
     layout = parse_layout(mapped.view, mapped.path)
-    return PendingImage(mapped, layout, start_measure(mapped, layout, sha256=sha256))
+    return PendingImage(mapped, layout,
+                        start_measure(mapped, layout, sha256=sha256, background=background))
 
 
 def finish_image(pending: PendingImage) -> EifImage:
@@ -176,7 +179,7 @@ def finish_image(pending: PendingImage) -> EifImage:
 
 def read_image(mapped: MappedFile, *, sha256: bool = False) -> EifImage:
     """Check, measure and decode a mapped EIF (and hash the whole file when `sha256`)."""
-    return finish_image(start_image(mapped, sha256=sha256))
+    return finish_image(start_image(mapped, sha256=sha256, background=False))
 
 
 def open_image(path: str | os.PathLike[str]) -> EifImage:

@@ -3,10 +3,11 @@
 PCRn = SHA-384(48 zero bytes || SHA-384(data)), where the data of PCR0 is every kernel, cmdline and
 ramdisk section in file order, PCR1 the kernel, cmdline and first ramdisk, PCR2 the later ramdisks
 and PCR8 the DER of the signing certificate. The CRC covers header bytes 0..544 and then every
-section header and data. Large files are hashed by forked worker processes at a lower
-priority (image chain, app chain, CRC, and the file's SHA-256 when asked), each streaming its
-own map of the file, so two cores share the work and the calling process stays free to parse
-and compare entries meanwhile; threads are the fallback where fork is not available.
+section header and data. Large files are hashed by forked worker processes (one per chain,
+and one for the CRC with the file's SHA-256 when asked), each streaming its own map of the file,
+so two cores share the work; while the caller parses and compares entries meanwhile they run at
+a lower priority. Threads are the fallback where fork is not available or another thread runs.
+`in_parallel` runs other work (the remedies) the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import contextlib
 import hashlib
 import os
 import pickle
+import threading
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from eifdiff.errors import EifdiffError
@@ -97,6 +101,62 @@ def sections_feeding(layout: EifLayout) -> dict[str, tuple[str, ...]]:
     return out
 
 
+GATHER_BELOW, GATHER_UP_TO = 4 << 10, 64 << 10
+
+
+def _gathered(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """The same bytes in fewer pieces: runs of chunks under `GATHER_BELOW` bytes (CPIO headers,
+    small payloads) are copied together up to `GATHER_UP_TO`, so each hasher is called once per
+    run, not once per chunk; larger chunks pass uncopied."""
+    buf = bytearray()
+    for c in chunks:
+        if len(c) >= GATHER_BELOW:
+            if buf:
+                yield buf
+                buf = bytearray()
+            yield c
+            continue
+        buf += c
+        if len(buf) >= GATHER_UP_TO:
+            yield buf
+            buf = bytearray()
+    if buf:
+        yield buf
+
+
+def measure_sections(sections: Sequence[tuple[SectionType, Iterable[bytes | memoryview]]]
+                     ) -> dict[str, str]:
+    """PCR0/1/2 (hex) of sections given in file order as (type, chunks), each chunk read once:
+    PCR0's chain takes every measured section, PCR2's the ramdisks after the first, and PCR1's
+    is a copy of PCR0's at the end of the first ramdisk (its own chain when a kernel or cmdline
+    section comes after that ramdisk)."""
+    kinds = [k for k, _ in sections if k in MEASURED]
+    if SectionType.RAMDISK not in kinds:
+        raise EifdiffError("an EIF needs at least one ramdisk")
+    first = kinds.index(SectionType.RAMDISK)
+    own_boot = any(k is not SectionType.RAMDISK for k in kinds[first + 1 :])
+    image, later = hashlib.sha384(), hashlib.sha384()
+    boot = hashlib.sha384() if own_boot else None
+    i = -1
+    for kind, chunks in sections:
+        if kind not in MEASURED:
+            continue
+        i += 1
+        to_later = i > first and kind is SectionType.RAMDISK
+        to_boot = boot is not None and (kind is not SectionType.RAMDISK or i == first)
+        for c in _gathered(chunks):
+            image.update(c)
+            if to_later:
+                later.update(c)
+            if to_boot:
+                boot.update(c)  # type: ignore[union-attr]
+        if i == first and boot is None:
+            boot = image.copy()
+    assert boot is not None
+    return {"PCR0": extend(image.digest()).hex(), "PCR1": extend(boot.digest()).hex(),
+            "PCR2": extend(later.digest()).hex()}
+
+
 Stream = Callable[[int, int], Iterator[memoryview]]
 
 
@@ -128,6 +188,22 @@ def _crc_job(stream: Stream, end: int) -> int:
     return crc
 
 
+def _whole_job(stream: Stream, end: int, size: int) -> tuple[int, str]:
+    """The CRC (header bytes 0..544, then `HEADER_SIZE..end`) and the SHA-256 of the whole
+    file, in one pass: each window is read once for both."""
+    crc, h = 0, hashlib.sha256()
+    pos = 0
+    for chunk in stream(0, size):
+        h.update(chunk)
+        n = len(chunk)
+        for lo, hi in ((0, CRC_OFFSET), (HEADER_SIZE, end)):
+            a, b = max(lo, pos), min(hi, pos + n)
+            if a < b:
+                crc = zlib.crc32(chunk[a - pos : b - pos], crc)
+        pos += n
+    return crc, h.hexdigest()
+
+
 def _sha256_job(stream: Stream, size: int) -> str:
     h = hashlib.sha256()
     for chunk in stream(0, size):
@@ -151,20 +227,24 @@ def cached(get: Callable[[], T]) -> Callable[[], T]:
     return once
 
 
-def _forked(job: Callable[..., T], *args: object) -> Callable[[], T]:
-    """Run `job` in a forked child at a lower priority and return a function that waits for
-    its result. The child reads the page cache through its own map; separate processes keep
-    the hashing off the interpreter lock, so entry parsing and comparing in this process run
-    at full speed meanwhile."""
+def _forked(job: Callable[..., T], *args: object, nice: int = HASHING_NICE) -> Callable[[], T]:
+    """Run `job` in a forked child (at a lower priority when `nice`) and return a function that
+    waits for its result. The child reads the page cache through its own map; separate
+    processes keep the hashing off the interpreter lock, so entry parsing and comparing in this
+    process run at full speed meanwhile. An `EifdiffError` in the child is raised again here
+    with its message."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: hash, send the pickled result, leave without cleanup
+    if pid == 0:  # the child: work, send the pickled result, leave without cleanup
         code = 0
         try:
             os.close(read_end)
-            with contextlib.suppress(OSError):
-                os.nice(HASHING_NICE)
+            if nice:
+                with contextlib.suppress(OSError):
+                    os.nice(nice)
             payload = pickle.dumps((True, job(*args)))
+        except EifdiffError as exc:
+            payload, code = pickle.dumps((False, ("eifdiff", str(exc)))), 1
         except BaseException as exc:
             payload, code = pickle.dumps((False, f"{type(exc).__name__}: {exc}")), 1
         with os.fdopen(write_end, "wb") as out:
@@ -178,28 +258,96 @@ def _forked(job: Callable[..., T], *args: object) -> Callable[[], T]:
         os.waitpid(pid, 0)
         ok, value = pickle.loads(payload) if payload else (False, "no result")
         if not ok:
+            if isinstance(value, tuple):
+                raise EifdiffError(value[1])
             raise EifdiffError(f"measuring failed in a worker process: {value}")
         return value
 
     return cached(result)
 
 
+def _background_nice() -> int:
+    """The workers' priority beside a working caller: lower while the machine has a core to
+    spare (the caller's serial work then never waits for them), the caller's own when it is
+    busy (a lower priority would then hand the hashing, the longer part, to other programs)."""
+    try:
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    except OSError:
+        busy = False
+    return 0 if busy else HASHING_NICE
+
+
+def may_fork() -> bool:
+    """Whether workers may be forked now: fork exists and this process runs no other thread
+    (a fork while another thread holds a lock, OpenSSL's for one, may deadlock the child, and
+    Python 3.12 warns). Forking callers therefore start their workers before any thread."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def in_parallel(calls: Sequence[Callable[[], T]], *, workers: int = 0) -> list[T]:
+    """The result of each call, in order, computed at most `workers` (default: one per CPU) at
+    a time in forked processes, so that pure-Python work runs on every core too. Threads stand
+    in where fork is not available or another thread runs (forking a threaded process may
+    deadlock, and Python 3.12 warns)."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    if not may_fork():
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eifdiff-work") as pool:
+            return list(pool.map(lambda c: c(), calls))
+    running: deque[Callable[[], T]] = deque()
+    out: list[T] = []
+    try:
+        for call in calls:
+            if len(running) >= workers:
+                out.append(running.popleft()())
+            running.append(_forked(call, nice=0))
+        while running:
+            out.append(running.popleft()())
+    except BaseException:
+        for waiting in running:  # reap the others before raising
+            with contextlib.suppress(Exception):
+                waiting()
+        raise
+    return out
+
+
 def _threaded() -> Callable[..., Callable[[], object]]:
-    """The same as `_forked`, with threads (where fork is not available)."""
-    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="eifdiff-measure")
+    """The same as `_forked`, with one thread per job (where fork is not available or another
+    thread runs); each thread ends with its job, so none is left to stop a later fork."""
 
     def spawn(job: Callable[..., T], *args: object) -> Callable[[], T]:
-        return pool.submit(job, *args).result
+        box: list[tuple[bool, object]] = []
+
+        def run() -> None:
+            try:
+                box.append((True, job(*args)))
+            except BaseException as exc:  # raised again in the waiting thread
+                box.append((False, exc))
+
+        thread = threading.Thread(target=run, name="eifdiff-measure", daemon=True)
+        thread.start()
+
+        def result() -> T:
+            thread.join()
+            ok, value = box[0]
+            if not ok:
+                raise value  # type: ignore[misc]
+            return value  # type: ignore[return-value]
+
+        return cached(result)
 
     return spawn
 
 
 def start_measure(
-    mapped: MappedFile, layout: EifLayout, *, sha256: bool = False
+    mapped: MappedFile, layout: EifLayout, *, sha256: bool = False, background: bool = True
 ) -> Callable[[], Digests]:
     """Start measuring in the background; call the result to wait for the digests.
 
-    The caller may parse and compare other structures meanwhile.
+    `background`: the caller parses and compares other structures meanwhile, so the workers
+    run at a lower priority and leave it a core; without it (the caller only waits) they run
+    at the caller's priority.
     """
     plan = PcrPlan.of(layout)
     if mapped.size < THREADED_FROM:
@@ -216,11 +364,18 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    spawn = _forked if hasattr(os, "fork") else _threaded()
+    spawn = (partial(_forked, nice=_background_nice() if background else 0) if may_fork()
+             else _threaded())
+    # one process per chain, and one for the CRC with the file's SHA-256 (the lighter two)
     image = spawn(_image_job, mapped.windows, plan)
     app = spawn(_sections_job, mapped.windows, plan.app)
-    crc = spawn(_crc_job, mapped.windows, layout.end)
-    whole = spawn(_sha256_job, mapped.windows, mapped.size) if sha256 else None
+    if sha256:
+        whole = spawn(_whole_job, mapped.windows, layout.end, mapped.size)
+    else:
+        crc_only = spawn(_crc_job, mapped.windows, layout.end)
+
+        def whole() -> tuple[int, str | None]:
+            return crc_only(), None
     boot = None if plan.boot_is_prefix else spawn(_sections_job, mapped.windows, plan.boot)
 
     def result() -> Digests:
@@ -228,11 +383,11 @@ def start_measure(
         if boot is not None:
             pcr1 = boot()
         assert pcr1 is not None
-        return Digests(pcr0, pcr1, app(), crc(), whole() if whole is not None else None)
+        return Digests(pcr0, pcr1, app(), *whole())
 
     return cached(result)
 
 
 def measure(mapped: MappedFile, layout: EifLayout, *, sha256: bool = False) -> Digests:
     """PCR0/1/2 and the CRC (and, when asked, the file's SHA-256) of a checked, mapped EIF."""
-    return start_measure(mapped, layout, sha256=sha256)()
+    return start_measure(mapped, layout, sha256=sha256, background=False)()

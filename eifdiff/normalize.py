@@ -45,12 +45,15 @@ from eifdiff.formats.cpio import S_IFDIR, S_IFMT, CpioMember, iter_archive, memb
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.metadata import encode_metadata
 from eifdiff.load import Limits, LoadedImage, Piece, Ramdisk, load
+from eifdiff.mapped import WINDOW
+from eifdiff.measure import measure_sections
 
 NAMES = ("mtime", "order", "owner", "inode", "mode", "gzip", "build-time")
 CPIO_LEVEL = frozenset({"mtime", "order", "owner", "inode", "mode"})
 DEFAULT_VALUES = {"mtime": "0", "mode": "022", "build-time": "1970-01-01T00:00:00+00:00"}
 FNAME, FCOMMENT, FHCRC = 0x08, 0x10, 0x02
 RELEASE_EVERY = 32 << 20
+MEASURE_RELEASE_EVERY = 8 << 20  # remedies measure both images at once, several times
 
 
 @dataclass(frozen=True)
@@ -342,9 +345,18 @@ def _needs_cpio(piece: Piece, fixes: Sequence[Fix]) -> bool:
 
 def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:
     """The normalized ramdisk: pieces rewritten as needed, the bytes between them kept."""
+    stream = ramdisk_stream(r, fixes)
+    if stream is None:
+        return Part(len(r.raw), stream=lambda: [r.raw])
+    return Part.of_stream(stream)
+
+
+def ramdisk_stream(r: Ramdisk, fixes: Sequence[Fix]) -> Stream | None:
+    """The normalized ramdisk's bytes, made anew on each call (None: the fixes leave its
+    bytes as they are)."""
     names = {f.name for f in fixes}
     if not ({"gzip"} | CPIO_LEVEL) & names or not r.pieces:
-        return Part(len(r.raw), stream=lambda: [r.raw])
+        return None
     parts: list[Stream] = []
     pos = r.section.data_offset
     for piece in r.pieces:
@@ -373,7 +385,7 @@ def ramdisk_part(r: Ramdisk, fixes: Sequence[Fix]) -> Part:
         for p in parts:
             yield from p()
 
-    return Part.of_stream(stream_all)
+    return stream_all
 
 
 def _releasing(part: Part, release: Callable[[], None]) -> Part:
@@ -421,13 +433,31 @@ class Normalized:
 
 
 def measure_normalized(img: LoadedImage, fixes: Sequence[Fix]) -> Normalized:
-    """PCRs of the image as the fixes would leave it, without writing a file."""
-    sections = normalized_sections(img, fixes)
-    pcrs = measure_parts(sections)
+    """PCRs of the image as the fixes would leave it, without writing a file: each normalized
+    section is made once and read once by every chain that measures it (see
+    `measure_sections`); resident pages are dropped as the reading goes."""
+    want = _values(fixes)
+    ramdisks = {r.section.index: r for r in img.ramdisks}
+    small = (SectionType.METADATA, SectionType.SIGNATURE)
+    sections: list[tuple[SectionType, Iterable[bytes | memoryview]]] = []
+    unmeasured: list[bytes | str] = []
+    for s in img.image.layout.sections:
+        data = img.section_data(s)
+        chunks: Iterable[bytes | memoryview] = _windows(data)
+        if s.type is SectionType.RAMDISK:
+            stream = ramdisk_stream(ramdisks[s.index], fixes)
+            if stream is not None:
+                chunks = stream()
+        elif s.type is SectionType.METADATA and "build-time" in want and img.image.metadata:
+            md = replace(img.image.metadata, build_time=want["build-time"] or "")
+            chunks = [encode_metadata(md)]
+        if s.type in small:
+            unmeasured.append(b"".join(bytes(c) for c in chunks))
+        else:
+            sections.append((s.type, _dropping(chunks, img.release)))
+    pcrs = measure_sections(sections)
     if img.image.signature is not None:
         pcrs["PCR8"] = img.image.signature.pcr8
-    small = (SectionType.METADATA, SectionType.SIGNATURE)
-    unmeasured = [b"".join(bytes(c) for c in p.chunks()) for k, p in sections if k in small]
     return Normalized(pcrs, (*unmeasured, img.image.layout.header.arch))
 
 
@@ -457,6 +487,21 @@ def _readable_whole(img: LoadedImage, fixes: Sequence[Fix]) -> None:
         if r.anomalies:
             raise EifdiffError(f"{img.path}: {r.anomalies[0]}; refusing to normalize a ramdisk "
                                "that cannot be read whole (nothing written)")
+def _windows(data: memoryview) -> Iterator[memoryview]:
+    for pos in range(0, len(data), WINDOW):
+        yield data[pos : pos + WINDOW]
+
+
+def _dropping(chunks: Iterable[bytes | memoryview], release: Callable[[], None]
+              ) -> Iterator[bytes | memoryview]:
+    """The chunks, dropping the image's resident pages every `MEASURE_RELEASE_EVERY` bytes."""
+    n = 0
+    for chunk in chunks:
+        yield chunk
+        n += len(chunk)
+        if n > MEASURE_RELEASE_EVERY:
+            release()
+            n = 0
 
 
 def normalize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str],

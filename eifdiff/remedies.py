@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from eifdiff.load import LoadedImage
+from eifdiff.measure import in_parallel
 from eifdiff.normalize import NAMES, Normalized, measure_normalized, parse_fixes
 from eifdiff.records import Divergence
 from eifdiff.report.model import Remaining, Remedy
@@ -34,20 +35,30 @@ def applicable(divergences: Iterable[Divergence]) -> list[str]:
 
 
 class _Evaluator:
-    """Evaluates fix sets on both images, both sides in parallel, each set once."""
+    """Evaluates fix sets on both images, each set once, every image of a batch of sets in a
+    worker process of its own (both cores busy; see `in_parallel`)."""
 
     def __init__(self, a: LoadedImage, b: LoadedImage) -> None:
         self.a, self.b = a, b
         self.cache: dict[tuple[str, ...], tuple[Normalized, Normalized]] = {}
 
+    @staticmethod
+    def _key(names: Sequence[str]) -> tuple[str, ...]:
+        return tuple(n for n in NAMES if n in names)
+
+    def batch(self, sets: Iterable[Sequence[str]]) -> None:
+        """Evaluate every set not yet known, all at once."""
+        keys = list(dict.fromkeys(k for k in map(self._key, sets) if k not in self.cache))
+        calls = [partial(measure_normalized, img, parse_fixes(",".join(key)))
+                 for key in keys for img in (self.a, self.b)]
+        done = in_parallel(calls)
+        for i, key in enumerate(keys):
+            self.cache[key] = (done[2 * i], done[2 * i + 1])
+
     def __call__(self, names: Sequence[str]) -> tuple[Normalized, Normalized]:
-        key = tuple(n for n in NAMES if n in names)
+        key = self._key(names)
         if key not in self.cache:
-            fixes = parse_fixes(",".join(key))
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                fa = pool.submit(measure_normalized, self.a, fixes)
-                fb = pool.submit(measure_normalized, self.b, fixes)
-                self.cache[key] = (fa.result(), fb.result())
+            self.batch([key])
         return self.cache[key]
 
 
@@ -104,7 +115,9 @@ def _find_remedies(a: LoadedImage, b: LoadedImage,
             return ()
         return (Remedy("", "none", {"a": pa, "b": pb}, equal, False, False, remaining,
                        "no normalization applies to these differences"),)
+    a.image, b.image  # noqa: B018 (measured before any worker forks)
     evaluate = _Evaluator(a, b)
+    evaluate.batch([n] for n in names)
     out = [_remedy([n], "single", evaluate([n])) for n in names]
     if any(r.fixes for r in out):
         return tuple(out)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import os
 import random
+import subprocess
+import sys
+import threading
+import warnings
 import zlib
 from pathlib import Path
 
 import pytest
 
 import eifdiff.measure as measure_mod
+from eifdiff.errors import EifdiffError
 from eifdiff.formats.eif import SectionType, parse_layout, write_eif
 from eifdiff.mapped import MappedFile
 from eifdiff.measure import (
@@ -17,8 +25,10 @@ from eifdiff.measure import (
     ZERO_PCR,
     PcrPlan,
     extend,
+    in_parallel,
     measure,
     measure_chunks,
+    measure_sections,
     pcr8,
     sections_feeding,
 )
@@ -155,3 +165,153 @@ def test_crc_stops_at_last_section(tmp_path: Path) -> None:
     path = tmp_path / "t.eif"
     path.write_bytes(data + b"trailing")
     assert measured(path)["CRC"] == f"{zlib.crc32(data[548:], zlib.crc32(data[:544])):08x}"
+
+
+def test_one_pass_crc_and_sha256_on_a_large_file_with_a_tail(tmp_path: Path) -> None:
+    """The forked CRC+SHA-256 worker: the CRC stops at the last section, the SHA-256 covers
+    the bytes after it, across window boundaries."""
+    rng = random.Random(7)
+    data = write_eif([(SectionType.KERNEL, rng.randbytes(3 << 20)),
+                      (SectionType.CMDLINE, b"console=ttyS0"),
+                      (SectionType.RAMDISK, rng.randbytes((14 << 20) + 77))])
+    path = tmp_path / "tail.eif"
+    path.write_bytes(data + rng.randbytes((2 << 20) + 5))
+    assert path.stat().st_size >= THREADED_FROM
+    assert measured(path) == naive(data)
+
+
+def test_measure_sections_matches_the_file_measurement(vectors_dir: Path) -> None:
+    """PCRs of (type, chunks) streams, chunks of every size, equal the file's own."""
+    for name in ("01-minimal-one-ramdisk.eif", "04-signed.eif"):
+        data = (vectors_dir / "eif" / name).read_bytes()
+        layout = parse_layout(data, name)
+        rng = random.Random(name)
+
+        def pieces(b: bytes, rng: random.Random = rng) -> list[bytes]:
+            out, pos = [], 0
+            while pos < len(b):
+                n = rng.choice((1, 3, 100, 70_000, 300_000))
+                out.append(b[pos : pos + n])
+                pos += n
+            return out
+
+        got = measure_sections([(s.type, pieces(data[s.data_offset : s.end]))
+                                for s in layout.sections])
+        want = naive(data)
+        assert got == {k: want[k] for k in ("PCR0", "PCR1", "PCR2")}
+    odd = _odd_order()
+    layout = parse_layout(odd, "odd")
+    got = measure_sections([(s.type, [odd[s.data_offset : s.end]]) for s in layout.sections])
+    assert got == {k: v for k, v in naive(odd).items() if k != "CRC"}
+
+
+def test_measure_sections_needs_a_ramdisk() -> None:
+    with pytest.raises(EifdiffError, match="ramdisk"):
+        measure_sections([(SectionType.KERNEL, [b"k"])])
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+def _fail() -> int:
+    raise EifdiffError("no such normalization here")
+
+
+def test_in_parallel_keeps_the_order_and_passes_errors_on() -> None:
+    calls = [functools.partial(_square, n) for n in range(7)]
+    assert in_parallel(calls, workers=2) == [n * n for n in range(7)]
+    assert in_parallel(calls[:1]) == [0]
+    with pytest.raises(EifdiffError, match=r"^no such normalization here$"):
+        in_parallel([calls[1], _fail, calls[2]], workers=2)
+
+
+def test_in_parallel_uses_threads_while_another_thread_runs() -> None:
+    before = threading.active_count()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Python 3.12 warns when a threaded process forks
+            assert in_parallel([functools.partial(_square, 3), functools.partial(_square, 4)]
+                               ) == [9, 16]
+            assert in_parallel([lambda: os.getpid()] * 2) == [os.getpid()] * 2
+    finally:
+        stop.set()
+        other.join()
+    assert threading.active_count() == before  # no thread of its own left behind
+    if before == 1 and hasattr(os, "fork"):
+        assert in_parallel([lambda: os.getpid()] * 2) != [os.getpid()] * 2  # forked workers
+
+
+def test_large_file_measured_in_threads_while_another_thread_runs(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    data = write_eif([(SectionType.KERNEL, rng.randbytes(9 << 20)),
+                      (SectionType.CMDLINE, b"console=ttyS0"),
+                      (SectionType.RAMDISK, rng.randbytes(5 << 20)),
+                      (SectionType.RAMDISK, rng.randbytes(3 << 20))])
+    path = tmp_path / "big.eif"
+    path.write_bytes(data)
+    before = threading.active_count()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not measure_mod.may_fork()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert measured(path) == naive(data)
+    finally:
+        stop.set()
+        other.join()
+    assert threading.active_count() == before  # the measuring threads ended with their jobs
+
+
+def test_background_priority_follows_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpus = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (cpus - 0.5, 0.0, 0.0))
+    assert measure_mod._background_nice() == measure_mod.HASHING_NICE
+    monkeypatch.setattr(os, "getloadavg", lambda: (cpus + 0.5, 0.0, 0.0))
+    assert measure_mod._background_nice() == 0
+
+    def unknown() -> tuple[float, float, float]:
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert measure_mod._background_nice() == measure_mod.HASHING_NICE
+
+
+FRESH = """
+import json, os, sys
+from eifdiff.formats.eif import parse_layout
+from eifdiff.mapped import MappedFile
+from eifdiff.measure import in_parallel, may_fork, measure
+assert may_fork()
+with MappedFile.open(sys.argv[1]) as mf:
+    d = measure(mf, parse_layout(mf.view, sys.argv[1]), sha256=True)
+pids = in_parallel([os.getpid, os.getpid, os.getpid], workers=2)
+assert os.getpid() not in pids, pids
+print(json.dumps({**d.hex(), "CRC": f"{d.crc32:08x}", "sha256": d.sha256}))
+"""
+
+
+def test_forked_workers_in_a_fresh_process(tmp_path: Path) -> None:
+    """The forked path, in a process with no other thread (the test session may run some),
+    with warnings as errors (Python 3.12 warns when a threaded process forks)."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    rng = random.Random(5)
+    data = write_eif([(SectionType.KERNEL, rng.randbytes(9 << 20)),
+                      (SectionType.CMDLINE, b"console=ttyS0"),
+                      (SectionType.RAMDISK, rng.randbytes(6 << 20)),
+                      (SectionType.RAMDISK, rng.randbytes((3 << 20) + 3))])
+    path = tmp_path / "fresh.eif"
+    path.write_bytes(data + b"tail")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", FRESH, str(path)],
+                          capture_output=True, text=True, cwd=root, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got == {**naive(data), "sha256": hashlib.sha256(data + b"tail").hexdigest()}

@@ -4,9 +4,14 @@ that differs in real content, the command line or the kernel."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +232,35 @@ def test_gzip_ramdisk_with_different_mtimes(tmp_path: Path, gzip_mtimes: tuple[i
         assert piece.gzip is not None and piece.gzip.mtime == 0 and piece.gzip.name is None
         entries = read_archive(piece.view).members
         assert [e.mtime for e in entries] == [0, 0, 0]
+
+
+FRESH_REMEDIES = """
+import dataclasses, json, sys
+from eifdiff.compare import compare_files
+from eifdiff.measure import may_fork
+assert may_fork()
+report = compare_files(sys.argv[1], sys.argv[2], remedies=True)
+print(json.dumps([dataclasses.asdict(r) for r in report.remedies]))
+"""
+
+
+@pytest.mark.parametrize("pair", ["gzip-header", "cpio-order"])
+def test_remedies_in_forked_workers_equal_those_in_threads(pair: str) -> None:
+    """Remedies measured in forked workers (a fresh process, no other thread, warnings as
+    errors) equal those measured in threads (here, beside a thread of the test's own)."""
+    a, b = SAMPLES / pair / "a.eif", SAMPLES / pair / "b.eif"
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", FRESH_REMEDIES, str(a), str(b)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    forked = json.loads(proc.stdout)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        found = compare_files(a, b, remedies=True).remedies
+        threaded = json.loads(json.dumps([dataclasses.asdict(r) for r in found]))
+    finally:
+        stop.set()
+        other.join()
+    assert forked == threaded and any(r["fixes"] for r in forked)

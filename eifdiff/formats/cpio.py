@@ -416,13 +416,15 @@ def member_from_entry(entry: CpioEntry, data: bytes | memoryview) -> CpioMember:
     )
 
 
-def _header(magic: bytes, values: Iterable[int]) -> bytes:
-    out = bytearray(magic)
-    for v in values:
-        if not 0 <= v <= 0xFFFFFFFF:
-            raise ValueError(f"CPIO header field {v} does not fit in 32 bits")
-        out += b"%08X" % v
-    return bytes(out)
+_HEX13 = b"%08X" * 13
+
+
+def _header(magic: bytes, values: tuple[int, ...]) -> bytes:
+    """The 110-byte header: the magic and 13 fields as 8 hex digits each (one format)."""
+    if min(values) < 0 or max(values) > 0xFFFFFFFF:
+        bad = next(v for v in values if not 0 <= v <= 0xFFFFFFFF)
+        raise ValueError(f"CPIO header field {bad} does not fit in 32 bits")
+    return magic + _HEX13 % values
 
 
 def iter_archive(
