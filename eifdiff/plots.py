@@ -188,8 +188,8 @@ def build_clock(report: Report) -> Figure:
     ax2.annotate("", xy=(mdates.date2num(pd.Timestamp(windows["b"][0], unit="s")), 0.5),
                  xytext=(mdates.date2num(pd.Timestamp(windows["a"][0], unit="s")), 0.5),
                  arrowprops={"arrowstyle": "->", "color": "#d9480f"})
-    ax2.text(0.5, 0.5, f"b starts {gap:+,d} s after a", transform=ax2.get_yaxis_transform(), color="#d9480f", fontsize=9,
-             va="bottom", ha="center", fontweight="bold")
+    ax2.text(0.5, 0.5, f"b starts {gap:+,d} s after a", transform=ax2.get_yaxis_transform(),
+             color="#d9480f", fontsize=9, va="bottom", ha="center", fontweight="bold")
     ax2.set_yticks([0, 1], ["a", "b"])
     ax2.set_ylim(1.8, -0.5)
     first = min(w[0] for w in windows.values())

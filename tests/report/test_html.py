@@ -15,7 +15,7 @@ import pytest
 from eifdiff.compare import compare_files
 from eifdiff.errors import Anomaly
 from eifdiff.records import Divergence
-from eifdiff.report.html import PAGE, report_html
+from eifdiff.report.html import PAGE, display_order, report_html
 from eifdiff.report.model import Report
 from eifdiff.report.text import rank
 
@@ -55,6 +55,7 @@ class Page(HTMLParser):
         self.scripts: list[tuple[dict[str, str | None], str]] = []
         self.cells: dict[str, list[str]] = {}  # td class c-* -> texts, in page order
         self.body_rows = 0
+        self.group_rows: list[int] = []
         self._cell: str | None = None
         self._text: list[str] = []
 
@@ -69,7 +70,10 @@ class Page(HTMLParser):
             self._cell = next((c for c in (a.get("class") or "").split() if c.startswith("c-")),
                               None)
         if tag == "tr" and "tbody" in self.stack:
-            self.body_rows += 1
+            if a.get("class") == "group":
+                self.group_rows.append(len(self.tags))
+            else:
+                self.body_rows += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
@@ -170,8 +174,9 @@ def test_every_divergence_is_a_row_in_the_table() -> None:
     report = sample_report("cpio-mtime")
     doc = parse(report_html(report))
     assert doc.body_rows == len(report.divergences)
-    assert doc.cells["c-path"] == [d.path for d in rank(report.divergences)]
-    assert doc.cells["c-category"] == [d.category for d in rank(report.divergences)]
+    shown = [report.divergences[i] for i in display_order(report)]
+    assert doc.cells["c-path"] == [d.path for d in shown]
+    assert doc.cells["c-category"] == [d.category for d in shown]
     assert {d.path for d in report.divergences} <= set(doc.cells["c-path"])
 
 
@@ -184,8 +189,16 @@ def test_layer_counts_and_anomalies_and_deep_text() -> None:
     for layer, n in report.summary()["by_layer"].items():
         assert f'<tr><td>{layer}</td><td class="num">{n:,}</td></tr>' in page
     assert "<td>odd &lt;entry&gt; &amp; more</td>" in page
-    assert ("<details><summary>ramdisk[1]:rootfs/bin/app</summary>"
+    assert ('<details id="deep-0"><summary>ramdisk[1]:rootfs/bin/app</summary>'
             "<pre>--- a\n+++ b\n@@ &lt;tag&gt; &amp; stuff</pre></details>") in page
+    # every row of that entry links to its diffoscope block, server-side and in the data
+    data = embedded(page)
+    linked = {i for i, d in enumerate(report.divergences) if d.entry == "rootfs/bin/app"}
+    assert linked and {int(k) for k in data["deep"]} == linked
+    assert set(data["deep"].values()) == {0}
+    assert page.count('<a class="deep" href="#deep-0">') == len(linked)
+    # the diffoscope blocks follow the table at once
+    assert page.index('id="divs"') < page.index('id="deep-0"') < page.index("What would fix")
 
 
 def test_script_in_a_value_is_escaped() -> None:
@@ -227,7 +240,7 @@ def test_large_report_renders_one_page_server_side_and_embeds_all_rows() -> None
     doc = parse(page)
     assert doc.errors == []
     assert doc.body_rows == PAGE
-    assert doc.cells["c-path"] == [d.path for d in rank(rows)[:PAGE]]
+    assert doc.cells["c-path"] == [d.path for d in rank(rows)[:PAGE]]  # no root causes here
     assert len(embedded(page)["rows"]) == n
     options = [a["value"] for a in doc.tags_named("option")]
-    assert options == ["", "@causes", "timestamp", "derived"]
+    assert options == ["", "rc1", "", "@causes", "timestamp", "derived"]
