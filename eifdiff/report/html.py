@@ -74,6 +74,7 @@ a.deep { font-size: 11px; margin-left: .4em; white-space: nowrap; }
 #divs tr.cause td.c-category { color: var(--bad); font-weight: 600; }
 .controls { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .4rem 0; }
 .controls input[type=search] { min-width: 22rem; padding: .25rem .4rem; }
+.controls select { max-width: 28rem; }
 .bar { cursor: pointer; }
 .bar:hover rect { opacity: .8; }
 details { margin: .3rem 0; } summary { cursor: pointer; font-family: ui-monospace, monospace; }
@@ -150,17 +151,48 @@ JS = """
     render();
   }
 
-  function row(r) {
+  function groupRow(g) {
+    const tr = document.createElement("tr"), td = document.createElement("td");
+    tr.className = "group";
+    td.colSpan = SHOWN.length;
+    const info = groups[g];
+    td.textContent = info ? `${g} [${info.pcrs || "no PCR"}] ${info.title} \\u00b7 ${
+      info.rows.toLocaleString()} rows` : "rows no root cause explains";
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function pathCell(td, v) {
+    v.split("/").forEach((p, k) => {
+      if (k) {
+        td.appendChild(document.createTextNode("/"));
+        td.appendChild(document.createElement("wbr"));
+      }
+      td.appendChild(document.createTextNode(p));
+    });
+  }
+
+  function row(i) {
+    const r = rows[i];
     const tr = document.createElement("tr");
     tr.className = r[col.category] === "derived" ? "derived" : "cause";
+    tr.dataset.group = groupOf(i);
     const hint = hints[r[col.hint]];
     if (hint) tr.title = hint;
     for (const key of SHOWN) {
       const td = document.createElement("td");
-      const v = text(r[col[key]]);
-      td.textContent = key === "pcrs" && v === "" ? "\\u2013" : v;
-      td.className = "c-" + key + (typeof r[col[key]] === "number" ? " num" : "");
+      const raw = shown(i, key), v = text(raw);
+      if (key === "path") pathCell(td, v);
+      else td.textContent = key === "pcrs" && v === "" ? "\\u2013" : v;
+      td.className = "c-" + key + (typeof raw === "number" ? " num" : "");
       if (key === "path" && r[col.package]) td.title = "package: " + r[col.package];
+      if (key === "path" && deep[i] !== undefined) {
+        const a = document.createElement("a");
+        a.href = "#deep-" + deep[i];
+        a.className = "deep";
+        a.textContent = "diffoscope \\u2193";
+        td.appendChild(a);
+      }
       tr.appendChild(td);
     }
     return tr;
@@ -312,6 +344,13 @@ def _header(report: Report) -> str:
             f"<code>{_e(report.b.path)}</code>.</p>\n")
 
 
+EVIDENCE = 160  # characters of evidence shown in the root-cause table (all of it on hover)
+
+
+def _short(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
 def _root_causes(report: Report) -> str:
     """The root-cause table: id (a link that filters the rows), PCRs, title, rows, evidence,
     fix; PCR-moving first, then rarest."""
@@ -324,7 +363,8 @@ def _root_causes(report: Report) -> str:
             f'<tr class="{"moves" if r.pcrs else "none"}"><td><a href="#divergences" '
             f'data-rc="{_e(r.id)}">{_e(r.id)}</a></td><td class="c-pcrs">'
             f'{_e(", ".join(r.pcrs) or "–")}</td><td>{_e(r.title)}</td>'
-            f'<td class="num">{r.count:,}{_e(more)}</td><td class="ev">{_e(r.evidence)}</td>'
+            f'<td class="num">{r.count:,}{_e(more)}</td><td class="ev" title="{_e(r.evidence)}">'
+            f"{_e(_short(r.evidence, EVIDENCE))}</td>"
             f"<td>{_e(fix_text(r))}</td></tr>")
     n = len(report.root_causes)
     return (f'<h2 id="root-causes">Root causes ({n:,})</h2>\n<table id="causes"><tr><th>id</th>'
@@ -487,9 +527,9 @@ def _divergences(report: Report, data: dict[str, Any]) -> str:
         f'<select id="cat" aria-label="category">{_category_options(report)}</select>'
         '<button id="first">«</button><button id="prev">‹ prev</button>'
         '<button id="next">next ›</button><button id="last">»</button></div>\n'
-        f'<p class="muted" id="info">{note}</p>\n'
-        '<p class="muted">Rows are grouped under their root cause, the rarest first. Click a '
-        'header to sort (numbers sort as numbers); hover a row for what usually causes it.</p>\n'
+        f'<p class="muted"><span id="info">{note}</span> · Rows are grouped under their root '
+        "cause, the rarest first; click a header to sort (numbers sort as numbers), hover a row "
+        "for what usually causes it.</p>\n"
         f'<table id="divs"><thead><tr>{heads}</tr></thead>\n<tbody>\n'
         f"{_first_page(report, data)}\n"
         "</tbody></table>\n")
@@ -574,8 +614,9 @@ def report_html(report: Report) -> str:
     """The whole report as one self-contained HTML page."""
     data = table_data(report)
     return "".join((
-        _head(report), _header(report), _warnings(report), _root_causes(report), _pcrs(report),
-        _divergences(report, data), _deep(report), _remedies(report), _packages(report),
+        _head(report), _header(report), _warnings(report), _root_causes(report),
+        _divergences(report, data), _deep(report), _pcrs(report), _remedies(report),
+        _packages(report),
         _files(report), _counts(report), _hints(report), _anomalies(report),
         _json_script(data), "\n", _script(), "</body>\n</html>\n",
     ))
