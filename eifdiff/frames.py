@@ -15,6 +15,7 @@ from eifdiff.formats.elf import ElfFacts
 from eifdiff.load import LoadedImage
 from eifdiff.records import CATEGORIES, Divergence
 from eifdiff.report.model import Report, sections_of
+from eifdiff.rules import rule
 
 ENTRY_FIELDS = ("kind", "filesize", "mode", "uid", "gid", "mtime", "ino", "nlink", "devmajor",
                 "devminor", "header_offset")
@@ -40,6 +41,24 @@ def divergences(rows: Iterable[Divergence]) -> pd.DataFrame:
     df["cause"] = df["category"] != "derived"
     df["group"] = df["root_cause"].fillna(df["because"]).fillna(NO_ROOT_CAUSE)
     return df
+
+
+def changed_files(rows: Iterable[Divergence]) -> pd.DataFrame:
+    """Per entry whose content differs (a row that is not about a header field, an addition,
+    a removal or the order): ramdisk, entry, occurrence, root cause, fields, categories, PCRs."""
+    found: dict[tuple[str, str, int], list[Divergence]] = {}
+    for d in rows:
+        r = rule(d.layer, d.field)
+        if d.entry is not None and (r.deep or d.category == "content" or (
+                not r.header and d.category not in ("added", "removed", "derived", "ordering"))):
+            found.setdefault((d.section, d.entry, d.occurrence), []).append(d)
+    out = [(s, e, o, next((d.root_cause or d.because for d in ds if d.root_cause or d.because),
+                          None),
+            ", ".join(dict.fromkeys(d.field for d in ds)),
+            ", ".join(dict.fromkeys(d.category for d in ds)),
+            ",".join(sorted({p for d in ds for p in d.pcrs}))) for (s, e, o), ds in found.items()]
+    return pd.DataFrame.from_records(out, columns=["ramdisk", "entry", "occurrence", "root_cause",
+                                                   "fields", "categories", "pcrs"])
 
 
 ROOT_CAUSE_COLUMNS = ("id", "pcrs", "title", "rows", "derived", "entries", "evidence", "fix",

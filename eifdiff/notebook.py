@@ -122,11 +122,13 @@ class Comparison:
         return frames.by_root_cause(self.divergences() if df is None else df, self.report)
 
     def table(self, df: pd.DataFrame, *, shade: str | None = None, when: object = False,
-              colour: str = display.RED, limit: int = 200, caption: str = "") -> display.Table:
+              colour: str = display.RED, limit: int = 200, caption: str = "",
+              index: bool = False) -> display.Table:
         """Any DataFrame as a readable table: at most `limit` rows, integers as integers,
-        `_a`/`_b` pairs shaded where they differ, rows shaded where `shade` equals `when`."""
+        `_a`/`_b` pairs shaded where they differ, rows shaded where `shade` equals `when`
+        (`index=True` shows the index as columns)."""
         return display.Table(df, display.shade_where(shade, colour, when) if shade else None,
-                             limit=limit, caption=caption)
+                             limit=limit, caption=caption, index=index)
 
     def categories(self) -> pd.DataFrame:
         """Counts by category and layer (causes and derived)."""
@@ -155,6 +157,11 @@ class Comparison:
         counts["content differs"] = df.groupby("ramdisk")["differs"].agg(
             lambda s: int(s.str.contains("content").sum()))
         return counts
+
+    def changed_files(self) -> pd.DataFrame:
+        """The entries whose content (not just a header field) differs, from the report's rows:
+        ramdisk, entry, occurrence, root cause, the fields and categories of their rows."""
+        return frames.changed_files(self.report.divergences)
 
     def file(self, entry: str, section: str | None = None, occurrence: int = 0, *,
              deep: bool = False, timeout: float = 60.0) -> object:
@@ -227,6 +234,10 @@ class Comparison:
     def remedies(self) -> pd.DataFrame:
         """One row per normalization tried: PCRs after, whether it fixes the pair."""
         return frames.remedies(self.report)
+
+    def remedies_note(self) -> str:
+        """Why no remedies were computed (large images), or empty."""
+        return self.report.remedies_note
 
     def remaining(self) -> pd.DataFrame:
         """What no normalization removes, with an example and the usual fix."""
