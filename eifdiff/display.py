@@ -18,7 +18,7 @@ from eifdiff.report.model import Report
 
 ROWS = 10  # rows shown per group before "and N more like these"
 RED, GREEN, AMBER, GREY = "#fde2e1", "#e3f4e1", "#fff3cd", "#f1f3f5"
-CELL = "border:1px solid #dee2e6;padding:2px 6px;vertical-align:top;"
+CELL = "border:1px solid #dee2e6;padding:2px 6px;vertical-align:top;text-align:left;"
 HEAD = CELL + "background:#f8f9fa;text-align:left;white-space:nowrap;"
 WIDTH = 120  # characters of a cell shown
 
@@ -65,6 +65,9 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.df)
+
+    def __repr__(self) -> str:
+        return f"<table of {len(self.df):,} rows: {', '.join(map(str, self.df.columns))}>"
 
     def _repr_html_(self) -> str:
         df = self.df.reset_index() if self.index else self.df
@@ -113,6 +116,9 @@ class Html:
     def _repr_html_(self) -> str:
         return self.html
 
+    def __repr__(self) -> str:
+        return "<HTML>"
+
     def __str__(self) -> str:
         return self.html
 
@@ -142,6 +148,9 @@ class Grouped:
         found = dict(tuple(self.df.groupby("group", sort=False))) if len(self.df) else {}
         ranked = [g for g in order if g in found] + [g for g in found if g not in order]
         object.__setattr__(self, "groups", {g: found[g] for g in ranked})
+
+    def __repr__(self) -> str:
+        return f"<{len(self.df):,} rows under {len(self.groups):,} root causes>"
 
     def _repr_html_(self) -> str:
         if not self.groups:

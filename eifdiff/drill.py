@@ -20,6 +20,7 @@ from eifdiff.load import Member
 
 MAX_RANGES = 8
 CONTEXT = 16  # bytes of equal context before and after each range
+RANGE_LINES = 16  # hexdump lines shown per range (256 bytes)
 CHUNK = 4096
 TEXT_LIMIT = 1 << 20
 DIFF_LINES = 400
@@ -106,6 +107,9 @@ class FileView:
     ranges: tuple[tuple[int, int], ...] = ()
     deep: str = ""
 
+    def __repr__(self) -> str:
+        return f"<{self.name}: {self.kind}, {len(self.ranges)} differing ranges>"
+
     def _repr_html_(self) -> str:
         deep = (f'<h4>diffoscope</h4><pre style="max-height:30em;overflow:auto">'
                 f"{escape(self.deep)}</pre>") if self.deep else ""
@@ -134,11 +138,13 @@ def _hexdump(a: memoryview, b: memoryview, ranges: list[tuple[int, int]]) -> str
              "background:#f8f9fa;border:1px solid #dee2e6")
     rows = []
     for start, end in ranges:
-        lo, hi = max(0, start - CONTEXT), end + CONTEXT
+        lo = max(0, start - CONTEXT)
+        hi = min(end + CONTEXT, lo - lo % 16 + 16 * RANGE_LINES)
         left = "\n".join(_hex_lines(a, b, lo, min(hi, len(a)))) or "(beyond the end of a)"
         right = "\n".join(_hex_lines(b, a, lo, min(hi, len(b)))) or "(beyond the end of b)"
+        cut = "<br>(first 256 shown)" if hi < end else ""
         rows.append(f'<tr><td style="{CELL}">0x{start:x}–0x{end:x}<br>({end - start:,} '
-                    f'bytes)</td><td style="{CELL}"><pre style="{style}">{left}</pre></td>'
+                    f'bytes){cut}</td><td style="{CELL}"><pre style="{style}">{left}</pre></td>'
                     f'<td style="{CELL}"><pre style="{style}">{right}</pre></td></tr>')
     return (f'<table style="border-collapse:collapse"><thead><tr><th style="{HEAD}">range'
             f'</th><th style="{HEAD}">a</th><th style="{HEAD}">b</th></tr></thead><tbody>'

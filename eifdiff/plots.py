@@ -166,12 +166,17 @@ def build_clock(report: Report) -> Figure:
     ax1.set_ylabel("entries")
     ax1.set_title(f"per entry: {len(offsets):,} entries"
                   + (f" ({outside:,} outliers off the axis)" if outside else ""), fontsize=10)
-    fig.suptitle(f"Build clock: b's files are {median:+,d} s from a's (median)", fontsize=11)
     facts = next((r.facts for r in report.root_causes
-                  if r.kind == "build-clock" and "window_a_start" in r.facts), None)
+                  if r.kind == "build-clock" and "window_a_start" in r.facts
+                  and 2 * int(r.facts.get("near", 0)) >= int(r.facts.get("near", 0))
+                  + int(r.facts.get("others", 0))), None)
     ax2.set_title("build windows (UTC), entries near the median offset", fontsize=10)
+    fig.suptitle(f"Build clock: b's files are {median:+,d} s from a's (median)" if facts else
+                 f"Unclamped mtimes: b's minus a's from {min(offsets):+,d} s to "
+                 f"{max(offsets):+,d} s (median {median:+,d} s)", fontsize=11)
     if facts is None:
-        _empty_note(ax2, True, "no build window (mtimes clamped or scattered)")
+        _empty_note(ax2, True, "no single build window: the mtimes are clamped or scattered\n"
+                    "(each file keeps the time its build step wrote it)")
         return fig
     windows = {side: (int(facts[f"window_{side}_start"]), int(facts[f"window_{side}_end"]))
                for side in ("a", "b")}
@@ -197,7 +202,8 @@ def build_clock(report: Report) -> Figure:
     pad = max((last - first) * 0.15, 5)
     ax2.set_xlim(mdates.date2num(pd.Timestamp(first - pad, unit="s")),
                  mdates.date2num(pd.Timestamp(last + pad, unit="s")))
-    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter(
+        "%H:%M:%S" if last - first < 86_400 else "%m-%d %H:%M"))
     ax2.set_xlabel(f"UTC time on {pd.Timestamp(first, unit='s'):%Y-%m-%d}")
     return fig
 

@@ -227,7 +227,8 @@ REMEDIES = [
         smallest combination that makes every PCR equal, and what no normalization removes.
     """),
     imports(),
-    parameters("remedies = True  # compute them even for large images", pair="cpio-order"),
+    parameters("remedies = None  # None: only for images under 64 MiB of ramdisk; True: always",
+               pair="cpio-order"),
     """\
 c = eifdiff.compare_eifs(eif_a, eif_b, remedies=remedies)
 c.answer()""",
