@@ -150,7 +150,8 @@ class Grouped:
         object.__setattr__(self, "groups", {g: found[g] for g in ranked})
 
     def __repr__(self) -> str:
-        return f"<{len(self.df):,} rows under {len(self.groups):,} root causes>"
+        n = len(self.groups)
+        return f"<{len(self.df):,} rows under {n:,} root cause{'s' if n != 1 else ''}>"
 
     def _repr_html_(self) -> str:
         if not self.groups:
