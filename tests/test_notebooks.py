@@ -212,3 +212,46 @@ def test_notebook_runs(name: str, pair: str,
     assert "Traceback" not in text and "Error" not in text
     size = os.path.getsize(path)
     assert size < 2_000_000, f"{name} on {pair}: {size:,} bytes"
+
+
+# --- eifdiff notebook A B ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_eifdiff_notebook_runs_signs_and_prints_the_lab_line(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    from nbformat.sign import NotebookNotary
+
+    from eifdiff.notebooks import NOTEBOOKS as RUN
+    from tests.helpers import cli
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    pair = REPO_ROOT / "samples" / "cpio-mtime"
+    out = tmp_path / "out"
+    rc, stdout, stderr = cli("notebook", pair / "a.eif", pair / "b.eif", "--out", out)
+    assert rc == 0, stderr
+    assert RUN == NOTEBOOKS
+    notary = NotebookNotary()
+    for name in RUN:
+        path = out / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        assert notary.check_signature(nb), f"{name} not trusted"
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "error"]
+        assert not errors
+        assert f"{path}  " in stdout and "(trusted)" in stdout
+    assert stdout.rstrip().endswith(f"jupyter lab {out}")
+    assert "open them with:" in stdout
+
+
+def test_eifdiff_notebook_bad_input_is_one_line(tmp_path: Path) -> None:
+    from tests.helpers import cli
+
+    rc, stdout, stderr = cli("notebook", tmp_path / "nope.eif", tmp_path / "b.eif")
+    assert rc == 2 and stderr == f"{tmp_path / 'nope.eif'}: no such file\n" and stdout == ""
+    bad = tmp_path / "bad.eif"
+    bad.write_bytes(b"not an eif")
+    rc, stdout, stderr = cli("notebook", bad, bad, "--out", tmp_path / "o",
+                             "--notebooks", tmp_path)
+    assert rc == 2 and "notebook 01-overview.ipynb not found" in stderr
+    assert stderr.count("\n") == 1

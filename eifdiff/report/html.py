@@ -41,7 +41,7 @@ CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
   margin: 0 auto; padding: 1rem 1.5rem 3rem; max-width: 1600px; }
 h1 { font-size: 1.4rem; margin: .2rem 0 .6rem; display: flex; gap: .6rem; align-items: center; }
-h2 { font-size: 1.1rem; margin: 1.8rem 0 .5rem; border-bottom: 1px solid var(--line); }
+h2 { font-size: 1.1rem; margin: 1.2rem 0 .4rem; border-bottom: 1px solid var(--line); }
 code, pre, td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 12.5px; }
 .badge { color: #fff; border-radius: 1rem; padding: .15rem .8rem; font-size: .95rem; }
@@ -68,6 +68,9 @@ p.warn { background: #fff3cd; border: 1px solid #e0b400; padding: .5rem .75rem; 
   { white-space: nowrap; }
 #divs tr.group td { background: #edf2ff; font-weight: 600; color: var(--fg); }
 #causes td { vertical-align: top; } #causes td.ev { max-width: 40em; }
+#causes td.t { min-width: 24em; } #causes td.fix { max-width: 34em; }
+#causes td.c-pcrs { white-space: nowrap; }
+#divs td.c-path { min-width: 22em; }
 #causes tr.moves td:first-child { border-left: 4px solid var(--bad); }
 a.deep { font-size: 11px; margin-left: .4em; white-space: nowrap; }
 #divs tr.derived td { color: var(--muted); }
@@ -157,7 +160,8 @@ JS = """
     td.colSpan = SHOWN.length;
     const info = groups[g];
     td.textContent = info ? `${g} [${info.pcrs || "no PCR"}] ${info.title} \\u00b7 ${
-      info.rows.toLocaleString()} rows` : "rows no root cause explains";
+      info.rows.toLocaleString()} row${info.rows === 1 ? "" : "s"}`
+      : "rows no root cause explains";
     tr.appendChild(td);
     return tr;
   }
@@ -362,10 +366,10 @@ def _root_causes(report: Report) -> str:
         rows.append(
             f'<tr class="{"moves" if r.pcrs else "none"}"><td><a href="#divergences" '
             f'data-rc="{_e(r.id)}">{_e(r.id)}</a></td><td class="c-pcrs">'
-            f'{_e(", ".join(r.pcrs) or "–")}</td><td>{_e(r.title)}</td>'
+            f'{_e(",".join(r.pcrs) or "–")}</td><td class="t">{_e(r.title)}</td>'
             f'<td class="num">{r.count:,}{_e(more)}</td><td class="ev" title="{_e(r.evidence)}">'
             f"{_e(_short(r.evidence, EVIDENCE))}</td>"
-            f"<td>{_e(fix_text(r))}</td></tr>")
+            f'<td class="fix">{_e(fix_text(r))}</td></tr>')
     n = len(report.root_causes)
     return (f'<h2 id="root-causes">Root causes ({n:,})</h2>\n<table id="causes"><tr><th>id</th>'
             "<th>PCRs</th><th>root cause</th><th>rows</th><th>evidence</th><th>fix</th></tr>\n"
@@ -475,7 +479,8 @@ def _cell(d: Divergence, key: str, deep: int | None) -> str:
 
 def _group_row(report: Report, gid: str) -> str:
     r = next((x for x in report.root_causes if x.id == gid), None)
-    text = (f"{gid} [{','.join(r.pcrs) or 'no PCR'}] {r.title} · {r.count + r.derived:,} rows"
+    n = r.count + r.derived if r else 0
+    text = (f"{gid} [{','.join(r.pcrs) or 'no PCR'}] {r.title} · {n:,} row{'s' if n != 1 else ''}"
             if r else "rows no root cause explains")
     return f'<tr class="group"><td colspan="{len(SHOWN)}">{_e(text)}</td></tr>'
 
