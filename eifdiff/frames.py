@@ -5,12 +5,12 @@ Pure conversions from records the engine already made; nothing here parses bytes
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from eifdiff.diff.ramdisk import moved_entries
 from eifdiff.formats.elf import ElfFacts
 from eifdiff.load import LoadedImage
 from eifdiff.records import CATEGORIES, Divergence
@@ -139,30 +139,16 @@ COMPARED = ("kind", "content", "filesize", "mode", "uid", "gid", "mtime", "nlink
 
 
 def moved_mask(index_a: Sequence[int], index_b: Sequence[int]) -> list[bool]:
-    """Which entries present on both sides *moved*: the fewest entries whose removal leaves the
-    rest in the same relative order on both sides (the complement of a longest increasing run
-    of b's positions taken in a's order). Additions and removals move nothing; one entry taken
-    from the front to the end is one move, not a shift of every other entry. This is the one
-    definition of "moved" every view uses."""
-    order = sorted(range(len(index_a)), key=lambda i: index_a[i])
-    tails: list[int] = []  # b positions ending the best runs
-    tail_at: list[int] = []  # item index ending them
-    parent = [-1] * len(order)
-    for i in order:
-        k = bisect.bisect_left(tails, index_b[i])
-        if k == len(tails):
-            tails.append(index_b[i])
-            tail_at.append(i)
-        else:
-            tails[k] = index_b[i]
-            tail_at[k] = i
-        parent[i] = tail_at[k - 1] if k else -1
-    keep = [False] * len(order)
-    i = tail_at[-1] if tail_at else -1
-    while i != -1:
-        keep[i] = True
-        i = parent[i]
-    return [not k for k in keep]
+    """Which entries present on both sides *moved*, given each one's position in a and in b:
+    the diff engine's definition (`eifdiff.diff.ramdisk.moved_entries`, the count its ordering
+    row reports), the fewest entries whose removal leaves the rest in the same relative order.
+    Additions and removals move nothing; one entry taken from the front to the end is one move,
+    not a shift of every other entry."""
+    items = list(range(len(index_a)))
+    order_a = sorted(items, key=lambda i: index_a[i])
+    order_b = sorted(items, key=lambda i: index_b[i])
+    moved = set(moved_entries(order_a, order_b))  # type: ignore[arg-type]
+    return [i in moved for i in items]
 
 
 def entries(a: LoadedImage, b: LoadedImage) -> pd.DataFrame:

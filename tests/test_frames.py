@@ -118,3 +118,17 @@ def test_saved_report_gives_the_same_root_causes(comparison: Comparison, tmp_pat
     saved = open_report(path)
     assert saved.root_causes().equals(comparison.root_causes())
     assert saved.by_root_cause().equals(comparison.by_root_cause())
+
+
+def test_moved_count_is_the_ordering_rows_count() -> None:
+    from tests.helpers import REPO_ROOT
+
+    root = REPO_ROOT / "samples" / "cpio-order"
+    with compare_eifs(root / "a.eif", root / "b.eif") as c:
+        order = [d for d in c.report.divergences if d.category == "ordering" and d.field == "order"]
+        assert order
+        counts = c.entry_counts()
+        for d in order:
+            moved = int(str(d.a).split(" of ")[0])
+            assert counts.loc[d.section, "moved (any status)"] == moved
+            assert int(c.order(d.section)["moved"].sum()) == moved
