@@ -14,6 +14,7 @@ is also rendered server-side for viewers without JS. Numbers sort as numbers; wo
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import fields
 from html import escape
@@ -272,13 +273,10 @@ def group_of(d: Divergence) -> str:
     return d.root_cause or d.because or NO_ROOT
 
 
-def _change(d: Divergence) -> int:
-    """How big a row's change is: its byte span, else the difference of integer values."""
-    if d.length:
-        return d.length
-    if isinstance(d.a, int) and isinstance(d.b, int):
-        return abs(d.b - d.a)
-    return 0
+def _change(d: Divergence) -> tuple[int, int]:
+    """How big a row's change is: its byte span, then the difference of integer values."""
+    delta = abs(d.b - d.a) if isinstance(d.a, int) and isinstance(d.b, int) else 0
+    return (-(d.length or 0), -delta)
 
 
 def display_order(report: Report) -> list[int]:
@@ -291,7 +289,7 @@ def display_order(report: Report) -> list[int]:
     kinds = Counter((d.category, d.field) for d in rows)
     return sorted(range(len(rows)), key=lambda i: (
         rank.get(group_of(rows[i]), len(rank)), not rows[i].is_cause,
-        kinds[(rows[i].category, rows[i].field)], -len(rows[i].pcrs), -_change(rows[i]), i))
+        kinds[(rows[i].category, rows[i].field)], -len(rows[i].pcrs), _change(rows[i]), i))
 
 
 def _deep_key(d: Divergence) -> str | None:
@@ -409,10 +407,11 @@ def _pcrs(report: Report) -> str:
             + "\n".join(rows) + "\n</table>\n")
 
 
-def _bar(i: int, cat: str, n: int, top: int) -> str:
+def _bar(i: int, cat: str, n: int, top: int, log: bool = False) -> str:
     label, width, row = 130, 480, 24
     y = 8 + i * row
-    w = max(2, round(width * n / top))
+    share = math.log10(n + 1) / math.log10(top + 1) if log else n / top
+    w = max(2, round(width * share))
     kind = "derived" if cat == "derived" else "cause"
     colour = DERIVED_COLOUR if kind == "derived" else CAUSE_COLOUR
     return (f'<g class="bar" data-cat="{_e(cat)}"><title>{_e(cat)}: {n:,} ({kind})</title>'
@@ -426,14 +425,15 @@ def _chart(by_category: dict[str, int]) -> str:
     if not by_category:
         return '<p class="muted">No divergences.</p>\n'
     top = max(by_category.values())
-    bars = [_bar(i, c, n, top) for i, (c, n) in enumerate(by_category.items())]
+    log = top >= 100 * min(by_category.values())  # a one-row category stays visible
+    bars = [_bar(i, c, n, top, log) for i, (c, n) in enumerate(by_category.items())]
     h = 8 + len(bars) * 24 + 30
     legend_y = h - 12
     legend = (f'<rect x="130" y="{legend_y - 10}" width="12" height="12" fill="{CAUSE_COLOUR}"/>'
               f'<text x="148" y="{legend_y}">cause</text>'
               f'<rect x="210" y="{legend_y - 10}" width="12" height="12" '
               f'fill="{DERIVED_COLOUR}"/><text x="228" y="{legend_y}">derived (follows from a '
-              "cause)</text>")
+              "cause)" + (" · bar lengths on a log scale" if log else "") + "</text>")
     return (f'<svg role="img" aria-label="divergences by category" viewBox="0 0 720 {h}" '
             f'width="720" height="{h}" font-size="12" font-family="system-ui, sans-serif">'
             + "".join(bars) + legend + "</svg>\n")

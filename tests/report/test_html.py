@@ -244,3 +244,42 @@ def test_large_report_renders_one_page_server_side_and_embeds_all_rows() -> None
     assert len(embedded(page)["rows"]) == n
     options = [a["value"] for a in doc.tags_named("option")]
     assert options == ["", "rc1", "", "@causes", "timestamp", "derived"]
+
+
+def test_root_cause_table_leads_and_rows_follow_its_order() -> None:
+    report = sample_report("elf-build-path")
+    page = report_html(report)
+    doc = parse(page)
+    assert doc.errors == []
+    assert page.index('id="root-causes"') < page.index('id="divs"') < page.index("<h2>PCRs")
+    ids = [a["data-rc"] for a in doc.tags_named("a") if a.get("data-rc")]
+    assert ids == [r.id for r in report.root_causes]
+    order = {r.id: i for i, r in enumerate(report.root_causes)}
+    shown = [report.divergences[i] for i in display_order(report)]
+    ranks = [order.get(d.root_cause or d.because or "", len(order)) for d in shown]
+    assert ranks == sorted(ranks)
+    assert "cause rows moving it" in page and " causes, " not in page
+
+
+def test_rarest_first_then_largest_change() -> None:
+    base = sample_report("cpio-mtime")
+    rc = base.root_causes[0].id
+    rows = (
+        *(div(i, root_cause=rc, field="mtime", a=100, b=100 + i) for i in range(50)),
+        div(50, root_cause=rc, field="uid", a=0, b=1000, category="ownership"),
+        div(51, root_cause=rc, field="mtime", a=100, b=100_000),
+    )
+    report = dataclasses.replace(base, divergences=rows)
+    shown = [report.divergences[i] for i in display_order(report)]
+    assert shown[0].field == "uid"  # the rarest kind first
+    assert shown[1].b == 100_000  # then the largest change
+    assert [d.b for d in shown[2:]] == sorted((d.b for d in shown[2:]), reverse=True)
+
+
+def test_category_chart_on_a_log_scale_when_counts_span_orders() -> None:
+    base = sample_report("cpio-mtime")
+    rows = (*(div(i) for i in range(500)), div(500, field="uid", category="ownership"))
+    page = report_html(dataclasses.replace(base, divergences=rows))
+    assert "bar lengths on a log scale" in page
+    widths = [int(a["width"]) for a in parse(page).tags_named("rect") if a.get("rx")]
+    assert min(widths) > 20  # the one-row category is visible
