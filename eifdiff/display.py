@@ -27,16 +27,18 @@ def _e(v: object) -> str:
     return escape(str(v), quote=True)
 
 
-def cell_text(v: object, width: int = WIDTH) -> str:
-    """A value for a table cell: integers with thousands separators, missing as `–`."""
+PLAIN = ("mtime", "ino", "index", "header_offset", "offset", "uid", "gid", "dev", "occurrence")
+
+
+def cell_text(v: object, width: int = WIDTH, plain: bool = False) -> str:
+    """A value for a table cell: integers with thousands separators (`plain`: without, for
+    identifiers such as epochs, inode numbers and offsets), missing as `–`."""
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if isinstance(v, Integral):
-        return f"{int(v):,}"
-    if isinstance(v, Real) and float(v).is_integer():
-        return f"{int(v):,}"
+    if isinstance(v, Integral) or (isinstance(v, Real) and float(v).is_integer()):
+        return str(int(v)) if plain else f"{int(v):,}"
     s = str(v)
     return s if len(s) <= width else s[: width - 1] + "…"
 
@@ -89,7 +91,8 @@ class Table:
                     style += f"background:{RED};"
                 elif bg:
                     style += f"background:{bg};"
-                cells.append(f'<td style="{style}">{_e(cell_text(v))}</td>')
+                plain = str(c).startswith(PLAIN)
+                cells.append(f'<td style="{style}">{_e(cell_text(v, plain=plain))}</td>')
             body.append("<tr>" + "".join(cells) + "</tr>")
         more = len(df) - min(len(df), self.limit)
         note = f" · first {self.limit:,} of {len(df):,} rows shown" if more else ""

@@ -149,11 +149,13 @@ ENTRIES = [
     md("""
         ## Changed entries
 
-        `differs` names every field that differs, `content` when the bytes do; the `_a`/`_b`
-        pairs are shaded where they differ.
+        `differs` names every field that differs, `content` when the bytes do (those come
+        first); the `_a`/`_b` pairs are shaded where they differ.
     """),
     code("""
-        changed = c.entries("changed")
+        changed = c.entries("changed")  # content changes first, then in archive order
+        changed = changed.sort_values("differs", key=lambda d: ~d.str.contains("content"),
+                                      kind="stable")
         fields = ["content", "filesize", "mode", "uid", "gid", "mtime", "nlink", "ino"]
         columns = ["ramdisk", "name", "differs", "moved"] + [
             f"{f}_{side}" for f in fields for side in "ab"

@@ -65,3 +65,10 @@ def test_verdict_leads_with_root_causes() -> None:
     assert html.index("different") < html.index("<table")
     assert all(r.id in html for r in report.root_causes)
     assert "root cause" in html and "rows" in html
+
+
+def test_identifiers_without_thousands_separators() -> None:
+    df = pd.DataFrame({"mtime_a": pd.array([1795914041], dtype="Int64"), "filesize_a": [4559],
+                       "ino_b": [5851445]})
+    html = Table(df)._repr_html_()
+    assert ">1795914041<" in html and ">4,559<" in html and ">5851445<" in html
