@@ -62,6 +62,17 @@ def diff_ranges(a: bytes | memoryview, b: bytes | memoryview, limit: int = MAX_R
     return out
 
 
+def merged(ranges: list[tuple[int, int]], gap: int = 16) -> list[tuple[int, int]]:
+    """Ranges closer than `gap` equal bytes joined: one hexdump block for one changed region."""
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and start - out[-1][1] < gap:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
 def _hex_lines(data: memoryview, other: memoryview, start: int, end: int) -> list[str]:
     """HTML hexdump lines (16 bytes each) of `data[start:end]`, bytes differing from `other`
     in red."""
@@ -134,6 +145,7 @@ def _header(a: Member | None, b: Member | None) -> pd.DataFrame:
 
 
 def _hexdump(a: memoryview, b: memoryview, ranges: list[tuple[int, int]]) -> str:
+    ranges = merged(ranges)
     style = ("font:12px ui-monospace,monospace;white-space:pre;margin:0;padding:4px;"
              "background:#f8f9fa;border:1px solid #dee2e6")
     rows = []

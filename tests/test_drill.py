@@ -97,3 +97,10 @@ def test_elf_file_shows_its_sections() -> None:
         assert view.kind == "elf"
         assert "sections differ" in view._repr_html_()
         assert ".debug_str" in view._repr_html_() or ".note.gnu.build-id" in view._repr_html_()
+
+
+def test_close_ranges_merge_for_display() -> None:
+    from eifdiff.drill import merged
+
+    assert merged([(0, 2), (10, 12), (40, 41)]) == [(0, 12), (40, 41)]
+    assert merged([]) == []
