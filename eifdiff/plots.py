@@ -135,6 +135,10 @@ def _robust_range(values: list[int]) -> tuple[int, int]:
     return lo, hi
 
 
+def _outliers(n: int) -> str:
+    return f" ({n:,} outlier{'s' if n != 1 else ''} off the axis)" if n else ""
+
+
 def build_clock(report: Report) -> Figure:
     """The build-clock figure: left, per entry, b's mtime minus a's (a histogram, outliers
     counted in the title, the median offset labelled); right, both builds' windows on a UTC
@@ -164,19 +168,26 @@ def build_clock(report: Report) -> Figure:
                  fontweight="bold")
     ax1.set_xlabel("b's mtime minus a's (seconds)")
     ax1.set_ylabel("entries")
-    ax1.set_title(f"per entry: {len(offsets):,} entries"
-                  + (f" ({outside:,} outliers off the axis)" if outside else ""), fontsize=10)
+    ax1.set_title(f"per entry: {len(offsets):,} entries" + _outliers(outside), fontsize=10)
+    ax1.yaxis.get_major_locator().set_params(integer=True)
     facts = next((r.facts for r in report.root_causes
                   if r.kind == "build-clock" and "window_a_start" in r.facts
                   and 2 * int(r.facts.get("near", 0)) >= int(r.facts.get("near", 0))
                   + int(r.facts.get("others", 0))), None)
     ax2.set_title("build windows (UTC), entries near the median offset", fontsize=10)
-    fig.suptitle(f"Build clock: b's files are {median:+,d} s from a's (median)" if facts else
-                 f"Unclamped mtimes: b's minus a's from {min(offsets):+,d} s to "
-                 f"{max(offsets):+,d} s (median {median:+,d} s)", fontsize=11)
+    clamp = next((r for r in report.root_causes if r.kind == "clamp"), None)
+    if facts:
+        title = f"Build clock: b's files are {median:+,d} s from a's (median)"
+    elif clamp is not None:
+        title = f"Clamped mtimes: {clamp.title}"
+    else:
+        title = (f"Unclamped mtimes: b's minus a's from {min(offsets):+,d} s to "
+                 f"{max(offsets):+,d} s (median {median:+,d} s)")
+    fig.suptitle(title, fontsize=11)
     if facts is None:
-        _empty_note(ax2, True, "no single build window: the mtimes are clamped or scattered\n"
-                    "(each file keeps the time its build step wrote it)")
+        _empty_note(ax2, True, "no single build window: the mtimes are clamped on one side"
+                    if clamp is not None else "no single build window: the mtimes are "
+                    "scattered\n(each file keeps the time its build step wrote it)")
         return fig
     windows = {side: (int(facts[f"window_{side}_start"]), int(facts[f"window_{side}_end"]))
                for side in ("a", "b")}
@@ -229,7 +240,7 @@ def mtime_distribution(entries: pd.DataFrame) -> Figure:
                     range=(pd.Timestamp(lo, unit="s"), pd.Timestamp(hi + 1, unit="s")))
         ax.set_ylabel(f"{side}: entries", fontsize=9)
     ax2.set_xlabel(f"mtime (UTC, {pd.Timestamp(lo, unit='s'):%Y-%m-%d})")
-    ax1.set_title("CPIO entry mtimes" + (f" ({out:,} outliers off the axis)" if out else ""))
+    ax1.set_title("CPIO entry mtimes" + _outliers(out))
     return fig
 
 

@@ -128,3 +128,14 @@ def test_scattered_mtimes_draw_no_window(comparison: Comparison) -> None:
 def test_divergence_row_kinds_are_declared() -> None:
     with pytest.raises(ValueError):
         Divergence("ramdisk[1]", "cpio-entry", "mtime", 1, 2, "content")
+
+
+def test_clamped_mtimes_say_so() -> None:
+    from tests.helpers import REPO_ROOT
+
+    root = REPO_ROOT / "samples" / "cpio-mtime"
+    with compare_eifs(root / "a.eif", root / "b.eif") as c:
+        clamp = next(r for r in c.report.root_causes if r.kind == "clamp")
+        fig = c.plot_clock()
+        assert fig._suptitle.get_text() == f"Clamped mtimes: {clamp.title}"
+        assert any("clamped on one side" in t for t in _texts(fig))
