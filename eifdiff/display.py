@@ -160,8 +160,11 @@ class Grouped:
         if not self.groups:
             return "<p><em>No rows.</em></p>"
         titles = {r.id: r for r in self.report.root_causes}
-        out = [f"<p>{len(self.df):,} rows under {len(self.groups):,} root "
-               f"cause{'s' if len(self.groups) != 1 else ''}.</p>"]
+        n = sum(1 for g in self.groups if g in titles)
+        loose = sum(len(g) for k, g in self.groups.items() if k not in titles)
+        more = f"; {loose:,} that no root cause explains" if loose else ""
+        out = [f"<p>{len(self.df):,} rows: {len(self.df) - loose:,} under {n:,} root "
+               f"cause{'s' if n != 1 else ''}{more}.</p>"]
         for gid, g in self.groups.items():
             r = titles.get(gid)
             title = r.title if r else "rows no root cause explains"

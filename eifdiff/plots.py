@@ -147,9 +147,9 @@ def build_clock(report: Report) -> Figure:
 
     import matplotlib.dates as mdates
 
-    fig = Figure(figsize=(11, 3.4), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1])
     offsets = [x for _, x in clock_offsets(report)]
+    fig = Figure(figsize=(11, 3.4 if offsets else 1.4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1])
     if not offsets:
         _empty_note(ax1, True, "no entry mtime differs")
         _empty_note(ax2, True, "no build windows to compare")
