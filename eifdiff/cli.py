@@ -32,7 +32,8 @@ def _compare_parser() -> argparse.ArgumentParser:
         description="Compare two EIF files: PCRs, sections and why they differ. "
         "Other commands: `eifdiff describe FILE`, `eifdiff build ...`, `eifdiff unpack FILE DIR`, "
         "`eifdiff normalize --fix NAMES IN OUT`, `eifdiff inventory FILE`, `eifdiff attest DOC "
-        "[FILE]`, `eifdiff check FILE --expect PCRS` (see --help of each).",
+        "[FILE]`, `eifdiff check FILE --expect PCRS`, `eifdiff notebook A B [--out DIR]` (see "
+        "--help of each).",
     )
     p.add_argument("a", help="first EIF")
     p.add_argument("b", help="second EIF")
@@ -376,6 +377,33 @@ def cmd_unpack(argv: Sequence[str]) -> int:
     return EXIT_SAME
 
 
+def _notebook_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eifdiff notebook",
+                description="Run the notebooks (01-overview ... 05-packages) on two EIFs with "
+                "papermill into DIR, mark the outputs trusted, and print the `jupyter lab` line "
+                "that opens them.")
+    p.add_argument("a", help="first EIF")
+    p.add_argument("b", help="second EIF")
+    p.add_argument("--out", default="eifdiff-notebooks", metavar="DIR",
+                   help="folder for the executed notebooks (default eifdiff-notebooks)")
+    p.add_argument("--notebooks", metavar="DIR",
+                   help="folder of the notebooks to run (default: notebooks/ of this checkout)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="seconds a cell may take (default 600)")
+    return p
+
+
+def cmd_notebook(argv: Sequence[str]) -> int:
+    from eifdiff.notebooks import lab_command, run_notebooks
+
+    args = _notebook_parser().parse_args(argv)
+    for ran in run_notebooks(args.a, args.b, args.out, folder=args.notebooks,
+                             timeout=args.timeout):
+        print(f"{ran.path}  {ran.seconds:.1f} s, {ran.size:,} bytes (trusted)")
+    print(f"open them with:\n  {lab_command(args.out)}")
+    return EXIT_SAME
+
+
 def _one_line(message: str) -> str:
     """The message on one line, its control characters and undecodable bytes made visible
     (`eifdiff.escape.terminal`), newline-terminated."""
@@ -390,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reconfigure(errors="backslashreplace")
     handlers = {"describe": cmd_describe, "build": cmd_build, "unpack": cmd_unpack,
                 "normalize": cmd_normalize, "inventory": cmd_inventory,
-                "attest": cmd_attest, "check": cmd_check}
+                "attest": cmd_attest, "check": cmd_check, "notebook": cmd_notebook}
     try:
         if argv and argv[0] in handlers:
             return handlers[argv[0]](argv[1:])

@@ -5,14 +5,17 @@ Pure conversions from records the engine already made; nothing here parses bytes
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from eifdiff.diff.ramdisk import moved_entries
 from eifdiff.formats.elf import ElfFacts
 from eifdiff.load import LoadedImage
 from eifdiff.records import CATEGORIES, Divergence
 from eifdiff.report.model import Report, sections_of
+from eifdiff.rules import rule
 
 ENTRY_FIELDS = ("kind", "filesize", "mode", "uid", "gid", "mtime", "ino", "nlink", "devmajor",
                 "devminor", "header_offset")
@@ -20,20 +23,71 @@ ENTRY_FIELDS = ("kind", "filesize", "mode", "uid", "gid", "mtime", "ino", "nlink
 
 DIVERGENCE_COLUMNS = ("path", "section", "entry", "occurrence", "part", "layer", "field", "a",
                       "b", "stream_a", "offset_a", "stream_b", "offset_b", "length", "category",
-                      "pcrs", "hint", "package")
+                      "pcrs", "hint", "package", "root_cause", "because")
+NO_ROOT_CAUSE = "(none)"
 
 
 def divergences(rows: Iterable[Divergence]) -> pd.DataFrame:
-    """One row per divergence, columns as in the JSON report; `pcrs` joined with commas."""
-    records = [(d.path, d.section, d.entry, d.occurrence, d.part, d.layer, d.field, d.a, d.b,
-                d.stream_a, d.offset_a, d.stream_b, d.offset_b, d.length, d.category,
-                ",".join(d.pcrs), d.hint, d.package) for d in rows]
+    """One row per divergence, columns as in the JSON report; `pcrs` joined with commas; `a`
+    and `b` as people read them (epochs with their UTC date); `group` is the root cause the row
+    belongs to (its own, or the one a derived row follows from)."""
+    records = [(d.path, d.section, d.entry, d.occurrence, d.part, d.layer, d.field, d.shown_a,
+                d.shown_b, d.stream_a, d.offset_a, d.stream_b, d.offset_b, d.length, d.category,
+                ",".join(d.pcrs), d.hint, d.package, d.root_cause, d.because) for d in rows]
     df = pd.DataFrame.from_records(records, columns=list(DIVERGENCE_COLUMNS))
     for column in ("offset_a", "offset_b", "length"):
         df[column] = df[column].astype("Int64")
     df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
     df["cause"] = df["category"] != "derived"
+    df["group"] = df["root_cause"].fillna(df["because"]).fillna(NO_ROOT_CAUSE)
     return df
+
+
+def changed_files(rows: Iterable[Divergence]) -> pd.DataFrame:
+    """Per entry whose content differs (a row that is not about a header field, an addition,
+    a removal or the order): ramdisk, entry, occurrence, root cause, fields, categories, PCRs."""
+    found: dict[tuple[str, str, int], list[Divergence]] = {}
+    for d in rows:
+        r = rule(d.layer, d.field)
+        if d.entry is not None and (r.deep or d.category == "content" or (
+                not r.header and d.category not in ("added", "removed", "derived", "ordering"))):
+            found.setdefault((d.section, d.entry, d.occurrence), []).append(d)
+    out = [(s, e, o, next((d.root_cause or d.because for d in ds if d.root_cause or d.because),
+                          None),
+            ", ".join(dict.fromkeys(d.field for d in ds)),
+            ", ".join(dict.fromkeys(d.category for d in ds)),
+            ",".join(sorted({p for d in ds for p in d.pcrs}))) for (s, e, o), ds in found.items()]
+    return pd.DataFrame.from_records(out, columns=["ramdisk", "entry", "occurrence", "root_cause",
+                                                   "fields", "categories", "pcrs"])
+
+
+ROOT_CAUSE_COLUMNS = ("id", "pcrs", "title", "rows", "derived", "entries", "evidence", "fix",
+                      "build fix", "category", "kind")
+
+
+def root_causes(report: Report) -> pd.DataFrame:
+    """One row per root cause, in the report's order (PCR-moving first, then rarest): what
+    happened, how many rows it explains (`rows` cause rows, `derived` rows that follow from
+    it), the evidence, and the fix (the normalization that shows it, and the build change)."""
+    rows = [(r.id, ",".join(r.pcrs) or "–", r.title, r.count, r.derived, r.entries, r.evidence,
+             r.fix or "–", r.build_fix, r.category, r.kind) for r in report.root_causes]
+    return pd.DataFrame.from_records(rows, columns=list(ROOT_CAUSE_COLUMNS)).set_index("id")
+
+
+def by_root_cause(df: pd.DataFrame, report: Report) -> pd.DataFrame:
+    """Counts of a divergence table per root cause (`group`), in the report's root-cause order:
+    id, title, rows, cause rows, derived rows."""
+    titles = {r.id: r.title for r in report.root_causes}
+    order = {r.id: i for i, r in enumerate(report.root_causes)}
+    if df.empty:
+        return pd.DataFrame(columns=["title", "rows", "cause rows", "derived rows"])
+    g = df.groupby("group", sort=False).agg(rows=("path", "size"), causes=("cause", "sum"))
+    g = g.rename(columns={"causes": "cause rows"})
+    g["derived rows"] = g["rows"] - g["cause rows"]
+    g.insert(0, "title", [titles.get(i, "rows no root cause explains") for i in g.index])
+    g = g.loc[sorted(g.index, key=lambda i: order.get(i, len(order)))]
+    g.index.name = "root cause"
+    return g
 
 
 def pcr_table(report: Report) -> pd.DataFrame:
@@ -67,35 +121,64 @@ def sections(report: Report) -> pd.DataFrame:
 def _entries(img: LoadedImage) -> pd.DataFrame:
     rows = []
     for r in img.ramdisks:
+        seen: dict[str, int] = {}
         for i, m in enumerate(r.members()):
             e = m.entry
-            rows.append({"ramdisk": r.name, "name": e.name, "index": i,
-                         **{f: getattr(e, f) for f in ENTRY_FIELDS}})
-    return pd.DataFrame(rows, columns=["ramdisk", "name", "index", *ENTRY_FIELDS])
+            occurrence = seen[e.name] = seen.get(e.name, -1) + 1
+            digest = hashlib.blake2b(m.data, digest_size=12).hexdigest()
+            rows.append((r.name, e.name, occurrence, i, digest,
+                         *(getattr(e, f) for f in ENTRY_FIELDS)))
+    return pd.DataFrame.from_records(
+        rows, columns=["ramdisk", "name", "occurrence", "index", "content", *ENTRY_FIELDS])
+
+
+INT_FIELDS = ("filesize", "uid", "gid", "mtime", "ino", "nlink", "devmajor", "devminor",
+              "header_offset", "index")
+COMPARED = ("kind", "content", "filesize", "mode", "uid", "gid", "mtime", "nlink", "devmajor",
+            "devminor", "ino")
+
+
+def moved_mask(index_a: Sequence[int], index_b: Sequence[int]) -> list[bool]:
+    """Which entries present on both sides *moved*, given each one's position in a and in b:
+    the diff engine's definition (`eifdiff.diff.ramdisk.moved_entries`, the count its ordering
+    row reports), the fewest entries whose removal leaves the rest in the same relative order.
+    Additions and removals move nothing; one entry taken from the front to the end is one move,
+    not a shift of every other entry."""
+    items = list(range(len(index_a)))
+    order_a = sorted(items, key=lambda i: index_a[i])
+    order_b = sorted(items, key=lambda i: index_b[i])
+    moved = set(moved_entries(order_a, order_b))  # type: ignore[arg-type]
+    return [i in moved for i in items]
 
 
 def entries(a: LoadedImage, b: LoadedImage) -> pd.DataFrame:
-    """Every CPIO entry of both images side by side (`_a`/`_b` columns), with a `status`
-    (same, changed, added, removed) and the list of fields that differ."""
+    """Every CPIO entry of both images side by side (`_a`/`_b` columns, integers as integers),
+    with `differs` (the fields that differ, `content` when the data bytes do), `moved` (see
+    `moved_mask`) and a `status`: same, changed (a field or the content differs), moved (only
+    its place, and the inode number that followed it, differ), added, removed."""
     ea, eb = _entries(a), _entries(b)
-    df = ea.merge(eb, on=["ramdisk", "name"], how="outer", suffixes=("_a", "_b"),
+    df = ea.merge(eb, on=["ramdisk", "name", "occurrence"], how="outer", suffixes=("_a", "_b"),
                   indicator=True)
-    compared = ("kind", "filesize", "mode", "uid", "gid", "mtime", "ino", "nlink", "devmajor",
-                "devminor", "index")
-
-    def changed(row: pd.Series) -> str:
-        return ",".join(f for f in compared if row[f"{f}_a"] != row[f"{f}_b"])
-
-    df["differs"] = df.apply(changed, axis=1) if len(df) else pd.Series(dtype=str)
+    for f in INT_FIELDS:
+        for side in ("_a", "_b"):
+            df[f + side] = df[f + side].astype("Int64")
+    both = df["_merge"] == "both"
+    differs = pd.Series("", index=df.index, dtype=object)
+    for f in COMPARED:
+        ne = both & (df[f"{f}_a"].astype(object) != df[f"{f}_b"].astype(object))
+        differs[ne] = differs[ne] + ("," + f)
+    df["differs"] = differs.str.lstrip(",")
+    df["moved"] = False
+    for _, g in df[both].groupby("ramdisk"):
+        mask = moved_mask(g["index_a"].tolist(), g["index_b"].tolist())
+        df.loc[g.index, "moved"] = mask
     df["status"] = df["_merge"].map({"both": "same", "left_only": "removed",
                                      "right_only": "added"}).astype(str)
-    # an entry that only moved (its inode number following its new place) is "moved"
-    only_moved = df["differs"].map(lambda d: bool(d) and set(d.split(",")) <= {"index", "ino"})
-    df.loc[(df["status"] == "same") & only_moved & df["differs"].str.contains("index"),
-           "status"] = "moved"
-    df.loc[(df["status"] == "same") & (df["differs"] != ""), "status"] = "changed"
+    header_only = df["differs"].map(lambda d: set(d.split(",")) <= {"", "ino"})
+    df.loc[both & df["moved"] & header_only, "status"] = "moved"
+    df.loc[both & (df["status"] == "same") & (df["differs"] != ""), "status"] = "changed"
     for f in ("mode_a", "mode_b"):
-        df[f] = df[f].map(lambda m: f"{int(m):06o}" if pd.notna(m) else m)
+        df[f] = df[f].map(lambda m: f"{int(m):06o}" if pd.notna(m) else None)
     return df.drop(columns="_merge")
 
 

@@ -15,7 +15,7 @@ from functools import cached_property
 import pandas as pd
 from matplotlib.figure import Figure
 
-from eifdiff import frames, plots
+from eifdiff import display, frames, plots
 from eifdiff.compare import compare_loaded, open_pair
 from eifdiff.deep import DeepOptions, EntryKey, diffoscope_pair, find_member
 from eifdiff.errors import EifdiffError
@@ -86,14 +86,49 @@ class Comparison:
         return frames.sections(self.report)
 
     # --- divergences -----------------------------------------------------------------------
-    def divergences(self, category: str | None = None, *, causes_only: bool = False
-                    ) -> pd.DataFrame:
-        df = frames.divergences(self.report.divergences)
+    def answer(self) -> display.Html:
+        """The first answer: verdict, the PCRs that differ, the root causes and their fixes."""
+        return display.verdict_html(self.report)
+
+    def root_causes(self) -> pd.DataFrame:
+        """One row per root cause (PCR-moving first, then rarest): title, rows, evidence, fix."""
+        return frames.root_causes(self.report)
+
+    @cached_property
+    def _divergences(self) -> pd.DataFrame:
+        return frames.divergences(self.report.divergences)
+
+    def divergences(self, category: str | None = None, *, causes_only: bool = False,
+                    root_cause: str | None = None) -> pd.DataFrame:
+        """Every row; `category`, `causes_only` (no derived rows) and `root_cause` (an id such
+        as `rc1`: its cause rows and the rows derived from it) filter."""
+        df = self._divergences
         if category is not None:
             df = df[df["category"] == category]
         if causes_only:
             df = df[df["cause"]]
+        if root_cause is not None:
+            df = df[df["group"] == root_cause]
         return df
+
+    def grouped(self, df: pd.DataFrame | None = None, rows: int = display.ROWS
+                ) -> display.Grouped:
+        """A divergence table (default: every row) grouped by root cause with counts, the first
+        `rows` rows of each and "and N more like these"."""
+        return display.Grouped(self.divergences() if df is None else df, self.report, rows)
+
+    def by_root_cause(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Counts of a divergence table (default: every row) per root cause."""
+        return frames.by_root_cause(self.divergences() if df is None else df, self.report)
+
+    def table(self, df: pd.DataFrame, *, shade: str | None = None, when: object = False,
+              colour: str = display.RED, limit: int = 200, caption: str = "",
+              index: bool = False) -> display.Table:
+        """Any DataFrame as a readable table: at most `limit` rows, integers as integers,
+        `_a`/`_b` pairs shaded where they differ, rows shaded where `shade` equals `when`
+        (`index=True` shows the index as columns)."""
+        return display.Table(df, display.shade_where(shade, colour, when) if shade else None,
+                             limit=limit, caption=caption, index=index)
 
     def categories(self) -> pd.DataFrame:
         """Counts by category and layer (causes and derived)."""
@@ -107,9 +142,44 @@ class Comparison:
 
     def entries(self, status: str | None = None) -> pd.DataFrame:
         """Every CPIO entry side by side; `status` filters: same, changed, moved, added,
-        removed."""
+        removed (`differs` names the fields that differ, `content` when the bytes do; `moved`
+        is `frames.moved_mask`'s one definition)."""
         df = self._entries
         return df[df["status"] == status] if status else df
+
+    def entry_counts(self) -> pd.DataFrame:
+        """Entries per ramdisk and status, and how many moved (one definition of moved)."""
+        df = self._entries
+        counts = df.groupby(["ramdisk", "status"]).size().unstack(fill_value=0)
+        counts = counts.reindex(columns=["same", "changed", "moved", "added", "removed"],
+                                fill_value=0)
+        counts["moved (any status)"] = df.groupby("ramdisk")["moved"].sum().astype(int)
+        counts["content differs"] = df.groupby("ramdisk")["differs"].agg(
+            lambda s: int(s.str.contains("content").sum()))
+        return counts
+
+    def changed_files(self) -> pd.DataFrame:
+        """The entries whose content (not just a header field) differs, from the report's rows:
+        ramdisk, entry, occurrence, root cause, the fields and categories of their rows."""
+        return frames.changed_files(self.report.divergences)
+
+    def file(self, entry: str, section: str | None = None, occurrence: int = 0, *,
+             deep: bool = False, timeout: float = 60.0) -> object:
+        """The drill-down of one entry (either side may lack it): header fields side by side,
+        then the ELF section table, a text diff, or the differing byte ranges as a hexdump;
+        `deep=True` adds diffoscope's view. `section` defaults to the ramdisk holding it."""
+        from eifdiff.drill import file_view
+
+        sections = [section] if section else self.ramdisks()[::-1]
+        for s in sections:
+            ma = find_member(self._side("a"), (s, entry, occurrence))
+            mb = find_member(self._side("b"), (s, entry, occurrence))
+            if ma is not None or mb is not None:
+                text = ""
+                if deep and ma is not None and mb is not None:
+                    text = diffoscope_pair(entry, ma.data, mb.data, timeout)
+                return file_view(f"{s}:{entry}", ma, mb, text)
+        raise EifdiffError(f"no entry {entry!r} in {section or 'any ramdisk'} of either side")
 
     def ramdisks(self) -> list[str]:
         """Names of the ramdisks (`ramdisk[0]`, ...), from the report's section map."""
@@ -121,8 +191,9 @@ class Comparison:
         ramdisk = ramdisk or (self.ramdisks() or ["ramdisk[0]"])[-1]
         df = self._entries
         df = df[(df["ramdisk"] == ramdisk) & df["index_a"].notna() & df["index_b"].notna()]
-        out = df[["name", "index_a", "index_b"]].astype({"index_a": int, "index_b": int})
-        return out.assign(moved=out["index_a"] != out["index_b"]).sort_values("index_a")
+        out = df[["name", "index_a", "index_b", "moved"]].astype({"index_a": int,
+                                                                 "index_b": int})
+        return out.sort_values("index_a")
 
     # --- binaries ----------------------------------------------------------------------------
     def member(self, section: str, entry: str, occurrence: int = 0, side: str = "a") -> Member:
@@ -163,6 +234,10 @@ class Comparison:
     def remedies(self) -> pd.DataFrame:
         """One row per normalization tried: PCRs after, whether it fixes the pair."""
         return frames.remedies(self.report)
+
+    def remedies_note(self) -> str:
+        """Why no remedies were computed (large images), or empty."""
+        return self.report.remedies_note
 
     def remaining(self) -> pd.DataFrame:
         """What no normalization removes, with an example and the usual fix."""
@@ -214,6 +289,11 @@ class Comparison:
     def plot_map(self) -> Figure:
         return plots.divergence_map(self.report)
 
+    def plot_clock(self) -> Figure:
+        """Per entry, b's mtime minus a's, and both builds' windows on a UTC axis (from the
+        report's rows: works on a saved report too)."""
+        return plots.build_clock(self.report)
+
     def plot_mtimes(self) -> Figure:
         return plots.mtime_distribution(self._entries)
 
@@ -240,7 +320,7 @@ class Comparison:
 
     def __repr__(self) -> str:
         return (f"Comparison({self.report.a.path!r}, {self.report.b.path!r}): {self.verdict}, "
-                f"{len(self.report.causes)} cause rows")
+                f"{len(self.report.root_causes)} root causes, {len(self.report.divergences)} rows")
 
 
 def compare_eifs(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,

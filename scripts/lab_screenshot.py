@@ -176,7 +176,7 @@ def lab_server(root: Path, tmp: Path, env: dict[str, str]) -> Iterator[tuple[str
 
 
 def screenshot(url: str, out: Path, profile: Path, chromium: str, chromedriver: str,
-               size: tuple[int, int], timeout: float) -> str:
+               size: tuple[int, int], timeout: float, top: bool = False) -> str:
     """Open `url` in headless Chromium, wait for a rendered table and figure, bring both into
     view and save the viewport; returns a one-line description of what is in view."""
     from selenium import webdriver
@@ -218,8 +218,10 @@ def screenshot(url: str, out: Path, profile: Path, chromium: str, chromedriver: 
         image = next(i for i in driver.find_elements(By.CSS_SELECTOR, IMAGE) if i.is_displayed())
         wait.until(lambda d: d.execute_script(
             "return arguments[0].complete && arguments[0].naturalWidth > 0", image))
-        # Put the first figure at the bottom of the view: the tables above it are then in view.
-        driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", image)
+        # Put the first figure at the bottom of the view: the tables above it are then in view
+        # (with --top: the notebook from its first cell, the question and its answer).
+        if not top:
+            driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", image)
         time.sleep(0.8)
         in_view = driver.execute_script("""
             const vh = window.innerHeight;
@@ -228,7 +230,7 @@ def screenshot(url: str, out: Path, profile: Path, chromium: str, chromedriver: 
                 return r.height > 0 && r.top >= 0 && r.bottom <= vh;
             }).length;
             return [seen(arguments[0]), seen(arguments[1])];""", TABLE, IMAGE)
-        if not (in_view[0] and in_view[1]):
+        if not top and not (in_view[0] and in_view[1]):
             table = next(t for t in driver.find_elements(By.CSS_SELECTOR, TABLE)
                          if t.is_displayed())
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", table)
@@ -254,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chromium", default=CHROMIUM)
     ap.add_argument("--chromedriver", default=CHROMEDRIVER)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    ap.add_argument("--top", action="store_true",
+                    help="the notebook from its top (the question and its answer) instead of "
+                    "scrolled to the first figure")
     args = ap.parse_args(argv)
 
     try:
@@ -290,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             url = f"{base}/lab/tree/notebooks/{target.name}?token={token}&reset"
             print(f"jupyter lab at {base}; opening {target.name} in headless Chromium")
             what = screenshot(url, args.out.resolve(), tmp / "chromium-profile", args.chromium,
-                              args.chromedriver, (args.width, args.height), args.timeout)
+                              args.chromedriver, (args.width, args.height), args.timeout,
+                              args.top)
         print(f"wrote {args.out} ({what})")
         return 0
     except Exception as e:

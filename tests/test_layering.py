@@ -91,11 +91,11 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("eifdiff.causes", "eifdiff.remedies", "eifdiff.deep"),
     ("eifdiff.compare", "eifdiff.attest"),
     ("eifdiff.report", "eifdiff.frames", "eifdiff.plots", "eifdiff.notebook",
-     "eifdiff.describe"),
+     "eifdiff.describe", "eifdiff.display", "eifdiff.drill", "eifdiff.notebooks"),
     ("eifdiff.cli", "eifdiff.__main__", "eifdiff"),
 )
 HEAVY_ALLOWED = {"eifdiff.frames", "eifdiff.plots", "eifdiff.notebook", "eifdiff.attest.frames",
-                 "eifdiff.attest.plots"}
+                 "eifdiff.attest.plots", "eifdiff.display", "eifdiff.drill"}
 
 
 def module_name(path: Path) -> str:

@@ -43,8 +43,10 @@ PUBLIC = {
     "elf_entries", "elf_sections", "binaries", "deep", "remedies", "plot_categories",
     "plot_map", "plot_mtimes", "plot_size_deltas", "verdict", "close", "remaining",
     "remedy_grid", "plot_remedies", "packages", "warnings", "divergences_by_package",
-    "plot_packages", "ramdisks",
+    "plot_packages", "ramdisks", "answer", "root_causes", "grouped", "by_root_cause", "table",
+    "plot_clock", "file", "entry_counts", "changed_files", "remedies_note",
 }
+FIGURES = ("01-overview", "02-ramdisk-entries", "04-remedies", "05-packages")
 ALLOWED_IMPORTS = {"eifdiff", "pandas", "matplotlib.pyplot", "matplotlib.colors",
                    "IPython.display"}
 # Byte-level work belongs in the package, not in a cell.
@@ -112,10 +114,23 @@ def test_notebook_layout(name: str) -> None:
         assert isinstance(values.get(key), str), f"{name}: {key} not set"
         assert not os.path.isabs(values[key])
         assert (NB_DIR / values[key]).is_file(), f"{name}: {values[key]} missing"
-    if name == "02-ramdisk-entries":
-        assert "category" in values and values["category"] is None
     if name == "03-binaries":
-        assert "entry" in values and values["entry"] is None
+        assert values.get("entry", "") is None and values.get("deep") is False
+    if name == "04-remedies":
+        assert "remedies" in values and values["remedies"] is None
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_first_screen_is_the_question_and_its_answer(name: str) -> None:
+    """Right after the parameters: open the pair and show the verdict and root causes; no
+    display helpers defined in the notebook (they live in the package)."""
+    cells = _read(name).cells
+    assert cells[3].cell_type == "code"
+    assert cells[3].source.splitlines()[-1] == "c.answer()"
+    for cell in cells:
+        if cell.cell_type == "code":
+            tree = ast.parse(_code(cell))
+            assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)], cell.id
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -191,4 +206,52 @@ def test_notebook_runs(name: str, pair: str,
     assert injected and (pair == AWKWARD or f"../samples/{pair}/a.eif" in injected[0].source)
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("<table" in h for h in html), f"{name} on {pair}: no HTML table"
-    assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} on {pair}: no figure"
+    if name in FIGURES:
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} {pair}: no figure"
+    text = " ".join(h for h in html) + " ".join(o.get("text", "") for o in outputs)
+    assert "Traceback" not in text and "Error" not in text
+    size = os.path.getsize(path)
+    assert size < 2_000_000, f"{name} on {pair}: {size:,} bytes"
+
+
+# --- eifdiff notebook A B ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_eifdiff_notebook_runs_signs_and_prints_the_lab_line(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    from nbformat.sign import NotebookNotary
+
+    from eifdiff.notebooks import NOTEBOOKS as RUN
+    from tests.helpers import cli
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    pair = REPO_ROOT / "samples" / "cpio-mtime"
+    out = tmp_path / "out"
+    rc, stdout, stderr = cli("notebook", pair / "a.eif", pair / "b.eif", "--out", out)
+    assert rc == 0, stderr
+    assert RUN == NOTEBOOKS
+    notary = NotebookNotary()
+    for name in RUN:
+        path = out / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        assert notary.check_signature(nb), f"{name} not trusted"
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "error"]
+        assert not errors
+        assert f"{path}  " in stdout and "(trusted)" in stdout
+    assert stdout.rstrip().endswith(f"jupyter lab {out}")
+    assert "open them with:" in stdout
+
+
+def test_eifdiff_notebook_bad_input_is_one_line(tmp_path: Path) -> None:
+    from tests.helpers import cli
+
+    rc, stdout, stderr = cli("notebook", tmp_path / "nope.eif", tmp_path / "b.eif")
+    assert rc == 2 and stderr == f"{tmp_path / 'nope.eif'}: no such file\n" and stdout == ""
+    bad = tmp_path / "bad.eif"
+    bad.write_bytes(b"not an eif")
+    rc, stdout, stderr = cli("notebook", bad, bad, "--out", tmp_path / "o",
+                             "--notebooks", tmp_path)
+    assert rc == 2 and "notebook 01-overview.ipynb not found" in stderr
+    assert stderr.count("\n") == 1

@@ -1,28 +1,36 @@
 """The HTML report: one self-contained page (inline CSS, SVG and vanilla JS; nothing fetched).
 
-The divergence table is rendered by the page's script from a JSON array embedded in
-`<script type="application/json" id="eifdiff-data">` (`{"columns", "rows", "hints"}`: one array per
-divergence in `Divergence` field order, `hint` an index into `hints`), 500 rows a page, so reports
-with 100k rows stay usable. The first page is also rendered server-side for viewers without JS.
+The page opens with the verdict and the root-cause table (id, PCRs, title, rows, evidence, fix);
+the divergence table follows at once, its rows grouped under their root cause in the report's
+order (PCR-moving first, then rarest), within a group the rarest kind first, then the largest
+change. It is rendered by the page's script from a JSON document embedded in
+`<script type="application/json" id="eifdiff-data">` (`{"columns", "rows", "hints", "order",
+"shown", "groups", "deep"}`: one array per divergence in `Divergence` field order, `hint` an index
+into `hints`, `order` the display order, `shown` the values as people read them, `deep` the
+diffoscope block of a row), 500 rows a page, so reports with 100k rows stay usable. The first page
+is also rendered server-side for viewers without JS. Numbers sort as numbers; words never break.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import fields
 from html import escape
 from typing import Any
 
+from eifdiff.errors import display_path
 from eifdiff.escape import json_dumps, terminal
 from eifdiff.records import Divergence
 from eifdiff.report.model import FileSummary, Report
-from eifdiff.report.text import by_package, rank, warning_line
+from eifdiff.report.text import by_package, fix_text, headline, warning_line
 
 PAGE = 500
 HINTS_SHOWN = 100
 COLUMNS = (*(f.name for f in fields(Divergence)), "path")
-SHOWN = ("category", "layer", "path", "field", "a", "b", "offset_a", "offset_b", "length", "pcrs")
+SHOWN = ("category", "path", "field", "a", "b", "pcrs", "length", "offset_a", "offset_b", "layer")
+NO_ROOT = "(none)"
 CAUSE_COLOUR, DERIVED_COLOUR = "#d9480f", "#868e96"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "img-src data:; base-uri 'none'; form-action 'none'")
@@ -35,7 +43,7 @@ CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
   margin: 0 auto; padding: 1rem 1.5rem 3rem; max-width: 1600px; }
 h1 { font-size: 1.4rem; margin: .2rem 0 .6rem; display: flex; gap: .6rem; align-items: center; }
-h2 { font-size: 1.1rem; margin: 1.8rem 0 .5rem; border-bottom: 1px solid var(--line); }
+h2 { font-size: 1.1rem; margin: 1.2rem 0 .4rem; border-bottom: 1px solid var(--line); }
 code, pre, td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 12.5px; }
 .badge { color: #fff; border-radius: 1rem; padding: .15rem .8rem; font-size: .95rem; }
@@ -55,13 +63,23 @@ p.warn { background: #fff3cd; border: 1px solid #e0b400; padding: .5rem .75rem; 
 #divs th { cursor: pointer; user-select: none; white-space: nowrap; position: sticky; top: 0; }
 #divs th[data-sort="asc"]::after { content: " \\25B2"; }
 #divs th[data-sort="desc"]::after { content: " \\25BC"; }
-#divs td { overflow-wrap: anywhere; }
+#divs td { overflow-wrap: break-word; word-break: normal; hyphens: none; }
 #divs td.c-a, #divs td.c-b { max-width: 28em; }
 #divs td.c-path { max-width: 36em; }
+#divs td.c-category, #divs td.c-pcrs, #divs td.c-layer, #divs td.num, #divs td.c-field
+  { white-space: nowrap; }
+#divs tr.group td { background: #edf2ff; font-weight: 600; color: var(--fg); }
+#causes td { vertical-align: top; } #causes td.ev { max-width: 40em; }
+#causes td.t { min-width: 24em; } #causes td.fix { max-width: 34em; }
+#causes td.c-pcrs { white-space: nowrap; }
+#divs td.c-path { min-width: 22em; }
+#causes tr.moves td:first-child { border-left: 4px solid var(--bad); }
+a.deep { font-size: 11px; margin-left: .4em; white-space: nowrap; }
 #divs tr.derived td { color: var(--muted); }
 #divs tr.cause td.c-category { color: var(--bad); font-weight: 600; }
 .controls { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .4rem 0; }
 .controls input[type=search] { min-width: 22rem; padding: .25rem .4rem; }
+.controls select { max-width: 28rem; }
 .bar { cursor: pointer; }
 .bar:hover rect { opacity: .8; }
 details { margin: .3rem 0; } summary { cursor: pointer; font-family: ui-monospace, monospace; }
@@ -78,13 +96,14 @@ JS = """
   const SHOWN = SHOWN_COLUMNS;
   const $ = (id) => document.getElementById(id);
   const tbody = document.querySelector("#divs tbody");
-  const q = $("q"), cat = $("cat"), info = $("info");
+  const q = $("q"), cat = $("cat"), rc = $("rc"), info = $("info");
   const text = (v) => v === null || v === undefined ? "" : Array.isArray(v) ? v.join(", ")
     : String(v);
   const isCause = (i) => rows[i][col.category] !== "derived";
-  const npcr = (i) => rows[i][col.pcrs].length;
-  const base = rows.map((_, i) => i).sort((x, y) =>
-    (isCause(y) - isCause(x)) || (npcr(y) - npcr(x)) || (x - y));
+  const base = data.order, groups = data.groups, deep = data.deep;
+  const groupOf = (i) => rows[i][col.root_cause] || rows[i][col.because] || "(none)";
+  const shown = (i, key) => (key === "a" || key === "b") && data.shown[i]
+    ? data.shown[i][key === "a" ? 0 : 1] : rows[i][col[key]];
   let sorted = base, view = base, page = 0, sortKey = null, sortDir = 1, hay = null;
 
   const haystack = (i) => {
@@ -92,16 +111,22 @@ JS = """
     if (hay[i] === undefined) {
       const r = rows[i];
       hay[i] = [r[col.path], r[col.layer], r[col.field], text(r[col.a]), text(r[col.b]),
-        r[col.category], text(r[col.pcrs]), hints[r[col.hint]] || "", r[col.package] || ""]
+        r[col.category], text(r[col.pcrs]), hints[r[col.hint]] || "", r[col.package] || "",
+        groupOf(i)]
         .join("\\n").toLowerCase();
     }
     return hay[i];
   };
   const empty = (v) => v === null || v === undefined || v === "" ||
     (Array.isArray(v) && v.length === 0);
+  const NUM = /^-?\\d+(\\.\\d+)?(?=$|\\s)/;
+  const number = (v) => typeof v === "number" ? v
+    : (typeof v === "string" && NUM.test(v) ? parseFloat(v) : null);
   const compare = (a, b) => {
     if (Array.isArray(a)) { a = a.join(","); b = b.join(","); }
-    if (typeof a === "number" && typeof b === "number") return a - b;
+    const x = number(a), y = number(b);
+    if (x !== null && y !== null) return x - y;
+    if (x !== null || y !== null) return x !== null ? -1 : 1;
     a = String(a); b = String(b);
     return a < b ? -1 : a > b ? 1 : 0;
   };
@@ -111,7 +136,7 @@ JS = """
     sortKey = key;
     const k = col[key];
     sorted = base.slice().sort((x, y) => {
-      const a = rows[x][k], b = rows[y][k], e = empty(a) - empty(b);
+      const a = shown(x, key), b = shown(y, key), e = empty(a) - empty(b);
       return e || sortDir * compare(a, b);
     });
     for (const th of document.querySelectorAll("#divs th")) {
@@ -122,25 +147,58 @@ JS = """
   }
 
   function apply(resetPage = true) {
-    const needle = q.value.trim().toLowerCase(), c = cat.value;
+    const needle = q.value.trim().toLowerCase(), c = cat.value, g = rc.value;
     view = sorted.filter((i) =>
       (c === "" || (c === "@causes" ? isCause(i) : rows[i][col.category] === c)) &&
+      (g === "" || groupOf(i) === g) &&
       (needle === "" || haystack(i).includes(needle)));
     if (resetPage) page = 0;
     render();
   }
 
-  function row(r) {
+  function groupRow(g) {
+    const tr = document.createElement("tr"), td = document.createElement("td");
+    tr.className = "group";
+    td.colSpan = SHOWN.length;
+    const info = groups[g];
+    td.textContent = info ? `${g} [${info.pcrs || "no PCR"}] ${info.title} \\u00b7 ${
+      info.rows.toLocaleString()} row${info.rows === 1 ? "" : "s"}`
+      : "rows no root cause explains";
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function pathCell(td, v) {
+    v.split("/").forEach((p, k) => {
+      if (k) {
+        td.appendChild(document.createTextNode("/"));
+        td.appendChild(document.createElement("wbr"));
+      }
+      td.appendChild(document.createTextNode(p));
+    });
+  }
+
+  function row(i) {
+    const r = rows[i];
     const tr = document.createElement("tr");
     tr.className = r[col.category] === "derived" ? "derived" : "cause";
+    tr.dataset.group = groupOf(i);
     const hint = hints[r[col.hint]];
     if (hint) tr.title = hint;
     for (const key of SHOWN) {
       const td = document.createElement("td");
-      const v = text(r[col[key]]);
-      td.textContent = key === "pcrs" && v === "" ? "\\u2013" : v;
-      td.className = "c-" + key + (typeof r[col[key]] === "number" ? " num" : "");
+      const raw = shown(i, key), v = text(raw);
+      if (key === "path") pathCell(td, v);
+      else td.textContent = key === "pcrs" && v === "" ? "\\u2013" : v;
+      td.className = "c-" + key + (typeof raw === "number" ? " num" : "");
       if (key === "path" && r[col.package]) td.title = "package: " + r[col.package];
+      if (key === "path" && deep[i] !== undefined) {
+        const a = document.createElement("a");
+        a.href = "#deep-" + deep[i];
+        a.className = "deep";
+        a.textContent = "diffoscope \\u2193";
+        td.appendChild(a);
+      }
       tr.appendChild(td);
     }
     return tr;
@@ -150,7 +208,14 @@ JS = """
     const pages = Math.max(1, Math.ceil(view.length / PAGE));
     page = Math.min(Math.max(page, 0), pages - 1);
     const frag = document.createDocumentFragment();
-    for (const i of view.slice(page * PAGE, (page + 1) * PAGE)) frag.appendChild(row(rows[i]));
+    let last = null;
+    for (const i of view.slice(page * PAGE, (page + 1) * PAGE)) {
+      if (sortKey === null && groupOf(i) !== last) {
+        last = groupOf(i);
+        frag.appendChild(groupRow(last));
+      }
+      frag.appendChild(row(i));
+    }
     tbody.replaceChildren(frag);
     const from = view.length ? page * PAGE + 1 : 0, to = Math.min(view.length, (page + 1) * PAGE);
     const n = (x) => x.toLocaleString();
@@ -164,6 +229,21 @@ JS = """
   let timer = 0;
   q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(apply, 150); });
   cat.addEventListener("change", () => apply());
+  rc.addEventListener("change", () => apply());
+  for (const a of document.querySelectorAll("a[data-rc]")) {
+    a.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      rc.value = a.dataset.rc;
+      apply();
+      $("divergences").scrollIntoView();
+    });
+  }
+  const openDeep = () => {
+    const t = location.hash.startsWith("#deep-") && document.querySelector(location.hash);
+    if (t) t.open = true;
+  };
+  window.addEventListener("hashchange", openDeep);
+  openDeep();
   $("first").addEventListener("click", () => { page = 0; render(); });
   $("prev").addEventListener("click", () => { page -= 1; render(); });
   $("next").addEventListener("click", () => { page += 1; render(); });
@@ -190,16 +270,60 @@ def _e(v: object) -> str:
     return "" if v is None else escape(terminal(v, keep="\n\t"), quote=True)
 
 
+def group_of(d: Divergence) -> str:
+    """The root cause a row belongs to: its own, or the one a derived row follows from."""
+    return d.root_cause or d.because or NO_ROOT
+
+
+def _change(d: Divergence) -> tuple[int, int]:
+    """How big a row's change is: its byte span, then the difference of integer values."""
+    delta = abs(d.b - d.a) if isinstance(d.a, int) and isinstance(d.b, int) else 0
+    return (-(d.length or 0), -delta)
+
+
+def display_order(report: Report) -> list[int]:
+    """Indices of the rows as the table shows them: grouped under their root cause in the
+    report's order (rows no root cause explains last); within a group cause rows first, the
+    rarest kind (category and field) first, then those moving more PCRs, then the largest
+    change, then report order."""
+    rows = report.divergences
+    rank = {r.id: i for i, r in enumerate(report.root_causes)}
+    kinds = Counter((d.category, d.field) for d in rows)
+    return sorted(range(len(rows)), key=lambda i: (
+        rank.get(group_of(rows[i]), len(rank)), not rows[i].is_cause,
+        kinds[(rows[i].category, rows[i].field)], -len(rows[i].pcrs), _change(rows[i]), i))
+
+
+def _deep_key(d: Divergence) -> str | None:
+    return None if d.entry is None else display_path(d.section, d.entry, d.occurrence, None)
+
+
 def table_data(report: Report) -> dict[str, Any]:
-    """The JSON the divergence table is rendered from (rows in report order)."""
+    """The JSON the divergence table is rendered from (rows in report order, `order` the
+    display order)."""
     hints: dict[str, int] = {}
     rows = []
-    for d in report.divergences:
+    shown: list[list[str] | None] = []
+    deep_ids = {k: i for i, k in enumerate(report.deep)}
+    deep: dict[int, int] = {}
+    for n, d in enumerate(report.divergences):
         row = [getattr(d, c) for c in COLUMNS]
         row[COLUMNS.index("pcrs")] = list(d.pcrs)
         row[COLUMNS.index("hint")] = hints.setdefault(d.hint, len(hints))
         rows.append(row)
-    return {"columns": list(COLUMNS), "rows": rows, "hints": list(hints)}
+        a, b = d.shown_a, d.shown_b
+        shown.append(None if (a, b) == (_plain(d.a), _plain(d.b)) else [a, b])
+        key = _deep_key(d)
+        if key in deep_ids:
+            deep[n] = deep_ids[key]
+    groups = {r.id: {"title": r.title, "pcrs": ",".join(r.pcrs), "rows": r.count + r.derived}
+              for r in report.root_causes}
+    return {"columns": list(COLUMNS), "rows": rows, "hints": list(hints),
+            "order": display_order(report), "shown": shown, "groups": groups, "deep": deep}
+
+
+def _plain(v: object) -> str:
+    return "-" if v is None else str(v)
 
 
 def _json_script(doc: dict[str, Any]) -> str:
@@ -217,10 +341,39 @@ def _head(report: Report) -> str:
 
 
 def _header(report: Report) -> str:
-    s = report.summary()
+    moved = [k for k, eq in report.pcr_equal.items() if not eq]
     return (f'<h1>eifdiff <span class="badge v-{_e(report.verdict)}">{_e(report.verdict)}'
-            f'</span></h1>\n<p>{s["divergences"]:,} divergences: {s["causes"]:,} causes, '
-            f'{s["divergences"] - s["causes"]:,} derived; {s["anomalies"]:,} anomalies.</p>\n')
+            f'</span></h1>\n<p>{_e(headline(report))}. PCRs that differ: '
+            f'<b>{_e(", ".join(moved) or "none")}</b>. <code>{_e(report.a.path)}</code> vs '
+            f"<code>{_e(report.b.path)}</code>.</p>\n")
+
+
+EVIDENCE = 160  # characters of evidence shown in the root-cause table (all of it on hover)
+
+
+def _short(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _root_causes(report: Report) -> str:
+    """The root-cause table: id (a link that filters the rows), PCRs, title, rows, evidence,
+    fix; PCR-moving first, then rarest."""
+    if not report.root_causes:
+        return ""
+    rows = []
+    for r in report.root_causes:
+        more = f" + {r.derived:,} derived" if r.derived else ""
+        rows.append(
+            f'<tr class="{"moves" if r.pcrs else "none"}"><td><a href="#divergences" '
+            f'data-rc="{_e(r.id)}">{_e(r.id)}</a></td><td class="c-pcrs">'
+            f'{_e(",".join(r.pcrs) or "–")}</td><td class="t">{_e(r.title)}</td>'
+            f'<td class="num">{r.count:,}{_e(more)}</td><td class="ev" title="{_e(r.evidence)}">'
+            f"{_e(_short(r.evidence, EVIDENCE))}</td>"
+            f'<td class="fix">{_e(fix_text(r))}</td></tr>')
+    n = len(report.root_causes)
+    return (f'<h2 id="root-causes">Root causes ({n:,})</h2>\n<table id="causes"><tr><th>id</th>'
+            "<th>PCRs</th><th>root cause</th><th>rows</th><th>evidence</th><th>fix</th></tr>\n"
+            + "\n".join(rows) + "\n</table>\n")
 
 
 def _file_row(side: str, f: FileSummary) -> str:
@@ -252,14 +405,15 @@ def _pcrs(report: Report) -> str:
             f'<td><code class="hash">{_e(report.b.pcrs.get(name, "–"))}</code></td>'
             f'<td class="num">{moved.get(name, 0):,}</td><td>{_measures(report, name)}</td></tr>')
     return ("<h2>PCRs</h2>\n<table><tr><th>PCR</th><th>equal</th><th>a</th><th>b</th>"
-            "<th>causes moving it</th><th>sections it measures</th></tr>\n"
+            "<th>cause rows moving it</th><th>sections it measures</th></tr>\n"
             + "\n".join(rows) + "\n</table>\n")
 
 
-def _bar(i: int, cat: str, n: int, top: int) -> str:
+def _bar(i: int, cat: str, n: int, top: int, log: bool = False) -> str:
     label, width, row = 130, 480, 24
     y = 8 + i * row
-    w = max(2, round(width * n / top))
+    share = math.log10(n + 1) / math.log10(top + 1) if log else n / top
+    w = max(2, round(width * share))
     kind = "derived" if cat == "derived" else "cause"
     colour = DERIVED_COLOUR if kind == "derived" else CAUSE_COLOUR
     return (f'<g class="bar" data-cat="{_e(cat)}"><title>{_e(cat)}: {n:,} ({kind})</title>'
@@ -273,14 +427,15 @@ def _chart(by_category: dict[str, int]) -> str:
     if not by_category:
         return '<p class="muted">No divergences.</p>\n'
     top = max(by_category.values())
-    bars = [_bar(i, c, n, top) for i, (c, n) in enumerate(by_category.items())]
+    log = top >= 100 * min(by_category.values())  # a one-row category stays visible
+    bars = [_bar(i, c, n, top, log) for i, (c, n) in enumerate(by_category.items())]
     h = 8 + len(bars) * 24 + 30
     legend_y = h - 12
     legend = (f'<rect x="130" y="{legend_y - 10}" width="12" height="12" fill="{CAUSE_COLOUR}"/>'
               f'<text x="148" y="{legend_y}">cause</text>'
               f'<rect x="210" y="{legend_y - 10}" width="12" height="12" '
               f'fill="{DERIVED_COLOUR}"/><text x="228" y="{legend_y}">derived (follows from a '
-              "cause)</text>")
+              "cause)" + (" · bar lengths on a log scale" if log else "") + "</text>")
     return (f'<svg role="img" aria-label="divergences by category" viewBox="0 0 720 {h}" '
             f'width="720" height="{h}" font-size="12" font-family="system-ui, sans-serif">'
             + "".join(bars) + legend + "</svg>\n")
@@ -309,22 +464,42 @@ def _hints(report: Report) -> str:
     return "<h2>What usually causes them</h2>\n<ul>" + "".join(items) + "</ul>\n"
 
 
-def _cell(d: Divergence, key: str) -> str:
-    v = getattr(d, key)
+def _cell(d: Divergence, key: str, deep: int | None) -> str:
+    v = {"a": d.shown_a, "b": d.shown_b}[key] if key in ("a", "b") else getattr(d, key)
     if key == "pcrs":
         return f'<td class="c-pcrs">{_e(", ".join(v) or "–")}</td>'
-    cls = f"c-{key}" + (" num" if isinstance(v, int) else "")
+    raw = getattr(d, key)
+    cls = f"c-{key}" + (" num" if isinstance(raw, int) else "")
     title = f' title="package: {_e(d.package)}"' if key == "path" and d.package else ""
-    return f'<td class="{cls}"{title}>{_e(v)}</td>'
+    text = _e(v)
+    if key == "path":
+        text = text.replace("/", "/<wbr>")
+        if deep is not None:
+            text += f'<a class="deep" href="#deep-{deep}">diffoscope ↓</a>'
+    return f'<td class="{cls}"{title}>{text}</td>'
 
 
-def _first_page(report: Report) -> str:
-    """The first page of rows in default order, for viewers that run no script."""
+def _group_row(report: Report, gid: str) -> str:
+    r = next((x for x in report.root_causes if x.id == gid), None)
+    n = r.count + r.derived if r else 0
+    text = (f"{gid} [{','.join(r.pcrs) or 'no PCR'}] {r.title} · {n:,} row{'s' if n != 1 else ''}"
+            if r else "rows no root cause explains")
+    return f'<tr class="group"><td colspan="{len(SHOWN)}">{_e(text)}</td></tr>'
+
+
+def _first_page(report: Report, data: dict[str, Any]) -> str:
+    """The first page of rows in display order, for viewers that run no script."""
     rows = []
-    for d in rank(report.divergences)[:PAGE]:
+    last = None
+    for i in data["order"][:PAGE]:
+        d = report.divergences[i]
+        if group_of(d) != last:
+            last = group_of(d)
+            rows.append(_group_row(report, last))
         title = f' title="{_e(d.hint)}"' if d.hint else ""
         kind = "cause" if d.is_cause else "derived"
-        rows.append(f'<tr class="{kind}"{title}>' + "".join(_cell(d, k) for k in SHOWN) + "</tr>")
+        rows.append(f'<tr class="{kind}"{title}>'
+                    + "".join(_cell(d, k, data["deep"].get(i)) for k in SHOWN) + "</tr>")
     return "\n".join(rows)
 
 
@@ -337,22 +512,33 @@ def _category_options(report: Report) -> str:
     return "".join(opts)
 
 
-def _divergences(report: Report) -> str:
+def _root_cause_options(report: Report) -> str:
+    n = len(report.divergences)
+    opts = [f'<option value="">all root causes ({n:,} rows)</option>']
+    opts += [f'<option value="{_e(r.id)}">{_e(r.id)}: {_e(r.title[:60])} '
+             f"({r.count + r.derived:,})</option>" for r in report.root_causes]
+    return "".join(opts)
+
+
+def _divergences(report: Report, data: dict[str, Any]) -> str:
     n = len(report.divergences)
     heads = "".join(f'<th data-key="{k}">{k}</th>' for k in SHOWN)
-    note = (f"showing the first {min(n, PAGE):,} of {n:,} rows, causes first "
+    note = (f"showing the first {min(n, PAGE):,} of {n:,} rows, grouped by root cause "
             "(enable JavaScript to sort, filter and page)")
     return (
         f'<h2 id="divergences">Divergences ({n:,})</h2>\n'
         '<div class="controls" id="controls" hidden>'
         '<input type="search" id="q" placeholder="filter: path, field, value, hint…" '
         'aria-label="filter">'
+        f'<select id="rc" aria-label="root cause">{_root_cause_options(report)}</select>'
         f'<select id="cat" aria-label="category">{_category_options(report)}</select>'
         '<button id="first">«</button><button id="prev">‹ prev</button>'
         '<button id="next">next ›</button><button id="last">»</button></div>\n'
-        f'<p class="muted" id="info">{note}</p>\n'
-        '<p class="muted">Click a header to sort; hover a row for what usually causes it.</p>\n'
-        f'<table id="divs"><thead><tr>{heads}</tr></thead>\n<tbody>\n{_first_page(report)}\n'
+        f'<p class="muted"><span id="info">{note}</span> · Rows are grouped under their root '
+        "cause, the rarest first; click a header to sort (numbers sort as numbers), hover a row "
+        "for what usually causes it.</p>\n"
+        f'<table id="divs"><thead><tr>{heads}</tr></thead>\n<tbody>\n'
+        f"{_first_page(report, data)}\n"
         "</tbody></table>\n")
 
 
@@ -369,8 +555,8 @@ def _anomalies(report: Report) -> str:
 def _deep(report: Report) -> str:
     if not report.deep:
         return ""
-    blocks = "".join(f"<details><summary>{_e(p)}</summary><pre>{_e(t)}</pre></details>\n"
-                     for p, t in report.deep.items())
+    blocks = "".join(f'<details id="deep-{i}"><summary>{_e(p)}</summary><pre>{_e(t)}</pre>'
+                     "</details>\n" for i, (p, t) in enumerate(report.deep.items()))
     return "<h2>diffoscope</h2>\n" + blocks
 
 
@@ -433,10 +619,11 @@ def _packages(report: Report) -> str:
 
 def report_html(report: Report) -> str:
     """The whole report as one self-contained HTML page."""
+    data = table_data(report)
     return "".join((
-        _head(report), _header(report), _warnings(report), _files(report), _pcrs(report),
-        _remedies(report), _packages(report),
-        _counts(report),
-        _hints(report), _divergences(report), _anomalies(report), _deep(report),
-        _json_script(table_data(report)), "\n", _script(), "</body>\n</html>\n",
+        _head(report), _header(report), _warnings(report), _root_causes(report),
+        _divergences(report, data), _deep(report), _pcrs(report), _remedies(report),
+        _packages(report),
+        _files(report), _counts(report), _hints(report), _anomalies(report),
+        _json_script(data), "\n", _script(), "</body>\n</html>\n",
     ))

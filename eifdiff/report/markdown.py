@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from eifdiff.escape import markdown, terminal
 from eifdiff.records import Divergence
 from eifdiff.report.model import FileSummary, Report
-from eifdiff.report.text import by_package, rank, warning_line
+from eifdiff.report.text import by_package, fix_text, headline, rank, warning_line
 
 TOP = 50
 CELL = 80  # characters of a value shown in a table cell
@@ -20,6 +20,8 @@ DEEP_LINES = 200
 DEEP_LINE_WIDTH = 240
 LIMIT = 56_000  # bytes for the whole page (GitHub allows 1 MiB per step; keep well under 60 KB)
 TABLE_BUDGET = 26_000
+CAUSE_BUDGET = 12_000
+GROUP_ROWS = 5  # rows shown under each root cause
 HINT_BUDGET = 6_000
 ANOMALY_BUDGET = 5_000
 MIN_DEEP_BLOCK = 600  # do not start a diffoscope block with less room than this
@@ -84,14 +86,30 @@ def _verdict_text(report: Report) -> str:
 
 
 def _head(report: Report) -> list[str]:
-    s = report.summary()
-    derived = s["divergences"] - s["causes"]
     return [
         f"## eifdiff: {report.verdict}", "",
-        f"{_verdict_text(report)} {s['divergences']:,} divergences: "
-        f"{s['causes']:,} causes, {derived:,} derived; {s['anomalies']:,} anomalies.", "",
+        f"{_verdict_text(report)} {_text(headline(report))}.", "",
         _file_line("a", report.a), _file_line("b", report.b),
     ]
+
+
+def _root_causes(report: Report) -> list[str]:
+    """The root-cause table: id, PCRs, title, rows, evidence, fix (PCR-moving first, then
+    rarest)."""
+    if not report.root_causes:
+        return []
+    rows = []
+    for r in report.root_causes:
+        more = f" + {r.derived:,} derived" if r.derived else ""
+        rows.append((f"**{r.id}**", ", ".join(r.pcrs) or "–", _text(_cut(r.title, 160)),
+                     f"{r.count:,}{more}", _text(_cut(r.evidence, 300)).replace("|", "\\|"),
+                     _text(_cut(fix_text(r), 300)).replace("|", "\\|")))
+    body = _take(_table(("id", "PCRs", "root cause", "rows", "evidence", "fix"), rows),
+                 CAUSE_BUDGET)
+    lines = ["", f"### Root causes ({len(report.root_causes):,})", "", *body]
+    if len(body) - 2 < len(rows):
+        lines.append(f"_{len(rows) - len(body) + 2:,} more root causes not shown._")
+    return lines
 
 
 def _measures(report: Report, name: str) -> str:
@@ -120,26 +138,38 @@ def _counts(report: Report) -> list[str]:
             "", "### By layer", "", *_table(("layer", "count"), layers)]
 
 
+def grouped(report: Report, per_group: int = GROUP_ROWS) -> list[Divergence]:
+    """Rows grouped under their root cause in the report's order (rows no root cause explains
+    last), the first `per_group` of each group, rarest kind first within it."""
+    order = {r.id: i for i, r in enumerate(report.root_causes)}
+    groups: dict[str, list[Divergence]] = {}
+    for d in rank(report.divergences):
+        groups.setdefault(d.root_cause or d.because or "", []).append(d)
+    keys = sorted(groups, key=lambda g: order.get(g, len(order)))
+    return [d for g in keys for d in groups[g][:per_group]]
+
+
 def _row(i: int, d: Divergence) -> tuple[str, ...]:
-    return (str(i), d.category, _code(d.path), _code(d.field, 40),
-            f"{_code(d.shown_a)} → {_code(d.shown_b)}", ", ".join(d.pcrs) or "–")
+    return (str(i), d.root_cause or d.because or "–", d.category, _code(d.path),
+            _code(d.field, 40), f"{_code(d.shown_a)} → {_code(d.shown_b)}",
+            ", ".join(d.pcrs) or "–")
 
 
-def _top(ranked: list[Divergence], top: int) -> tuple[list[str], list[Divergence]]:
-    """The top-divergences table and the rows it shows."""
+def _top(ranked: list[Divergence], top: int, total: int | None = None
+         ) -> tuple[list[str], list[Divergence]]:
+    """The divergences table (grouped by root cause) and the rows it shows."""
     if not ranked:
         return [], []
-    header = ("#", "category", "path", "field", "a → b", "PCRs")
+    total = len(ranked) if total is None else total
+    header = ("#", "root cause", "category", "path", "field", "a → b", "PCRs")
     body = _take(_table(header, (_row(i, d) for i, d in enumerate(ranked[:top], 1))),
                  TABLE_BUDGET)
     shown = ranked[: len(body) - 2]
-    lines = ["", f"### Top divergences ({len(shown):,} of {len(ranked):,}, causes first)", "",
-             *body]
-    left = len(ranked) - len(shown)
+    lines = ["", f"### Rows by root cause ({len(shown):,} of {total:,} rows, the first "
+                 f"{GROUP_ROWS} of each root cause)", "", *body]
+    left = total - len(shown)
     if left:
-        causes = sum(d.is_cause for d in ranked[len(shown):])
-        lines += ["", f"_{left:,} more rows not shown ({causes:,} causes, {left - causes:,} "
-                      "derived); `eifdiff --json` lists them all._"]
+        lines += ["", f"_{left:,} more rows not shown; `eifdiff --json` lists them all._"]
     return lines, shown
 
 
@@ -249,8 +279,9 @@ def _packages(report: Report) -> list[str]:
 
 def report_markdown(report: Report, *, top: int = TOP) -> str:
     """The report as GitHub-flavoured Markdown, at most about `LIMIT` bytes."""
-    table, shown = _top(rank(report.divergences), top)
-    lines = [*_head(report), *_warnings(report), *_pcrs(report), *_remedies(report),
+    table, shown = _top(grouped(report), top, len(report.divergences))
+    lines = [*_head(report), *_warnings(report), *_root_causes(report), *_pcrs(report),
+             *_remedies(report),
              *_packages(report), *_counts(report), *table, *_hints(shown), *_anomalies(report)]
     used = _size("\n".join(lines))
     lines += _deep(report, LIMIT - used - 200)

@@ -15,7 +15,7 @@ import pytest
 from eifdiff.compare import compare_files
 from eifdiff.errors import Anomaly
 from eifdiff.records import Divergence
-from eifdiff.report.html import PAGE, report_html
+from eifdiff.report.html import PAGE, display_order, report_html
 from eifdiff.report.model import Report
 from eifdiff.report.text import rank
 
@@ -55,6 +55,7 @@ class Page(HTMLParser):
         self.scripts: list[tuple[dict[str, str | None], str]] = []
         self.cells: dict[str, list[str]] = {}  # td class c-* -> texts, in page order
         self.body_rows = 0
+        self.group_rows: list[int] = []
         self._cell: str | None = None
         self._text: list[str] = []
 
@@ -69,7 +70,10 @@ class Page(HTMLParser):
             self._cell = next((c for c in (a.get("class") or "").split() if c.startswith("c-")),
                               None)
         if tag == "tr" and "tbody" in self.stack:
-            self.body_rows += 1
+            if a.get("class") == "group":
+                self.group_rows.append(len(self.tags))
+            else:
+                self.body_rows += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
@@ -171,8 +175,9 @@ def test_every_divergence_is_a_row_in_the_table() -> None:
     report = sample_report("cpio-mtime")
     doc = parse(report_html(report))
     assert doc.body_rows == len(report.divergences)
-    assert doc.cells["c-path"] == [d.path for d in rank(report.divergences)]
-    assert doc.cells["c-category"] == [d.category for d in rank(report.divergences)]
+    shown = [report.divergences[i] for i in display_order(report)]
+    assert doc.cells["c-path"] == [d.path for d in shown]
+    assert doc.cells["c-category"] == [d.category for d in shown]
     assert {d.path for d in report.divergences} <= set(doc.cells["c-path"])
 
 
@@ -185,8 +190,16 @@ def test_layer_counts_and_anomalies_and_deep_text() -> None:
     for layer, n in report.summary()["by_layer"].items():
         assert f'<tr><td>{layer}</td><td class="num">{n:,}</td></tr>' in page
     assert "<td>odd &lt;entry&gt; &amp; more</td>" in page
-    assert ("<details><summary>ramdisk[1]:rootfs/bin/app</summary>"
+    assert ('<details id="deep-0"><summary>ramdisk[1]:rootfs/bin/app</summary>'
             "<pre>--- a\n+++ b\n@@ &lt;tag&gt; &amp; stuff</pre></details>") in page
+    # every row of that entry links to its diffoscope block, server-side and in the data
+    data = embedded(page)
+    linked = {i for i, d in enumerate(report.divergences) if d.entry == "rootfs/bin/app"}
+    assert linked and {int(k) for k in data["deep"]} == linked
+    assert set(data["deep"].values()) == {0}
+    assert page.count('<a class="deep" href="#deep-0">') == len(linked)
+    # the diffoscope blocks follow the table at once
+    assert page.index('id="divs"') < page.index('id="deep-0"') < page.index("What would fix")
 
 
 def test_script_in_a_value_is_escaped() -> None:
@@ -228,7 +241,46 @@ def test_large_report_renders_one_page_server_side_and_embeds_all_rows() -> None
     doc = parse(page)
     assert doc.errors == []
     assert doc.body_rows == PAGE
-    assert doc.cells["c-path"] == [d.path for d in rank(rows)[:PAGE]]
+    assert doc.cells["c-path"] == [d.path for d in rank(rows)[:PAGE]]  # no root causes here
     assert len(embedded(page)["rows"]) == n
     options = [a["value"] for a in doc.tags_named("option")]
-    assert options == ["", "@causes", "timestamp", "derived"]
+    assert options == ["", "rc1", "", "@causes", "timestamp", "derived"]
+
+
+def test_root_cause_table_leads_and_rows_follow_its_order() -> None:
+    report = sample_report("elf-build-path")
+    page = report_html(report)
+    doc = parse(page)
+    assert doc.errors == []
+    assert page.index('id="root-causes"') < page.index('id="divs"') < page.index("<h2>PCRs")
+    ids = [a["data-rc"] for a in doc.tags_named("a") if a.get("data-rc")]
+    assert ids == [r.id for r in report.root_causes]
+    order = {r.id: i for i, r in enumerate(report.root_causes)}
+    shown = [report.divergences[i] for i in display_order(report)]
+    ranks = [order.get(d.root_cause or d.because or "", len(order)) for d in shown]
+    assert ranks == sorted(ranks)
+    assert "cause rows moving it" in page and " causes, " not in page
+
+
+def test_rarest_first_then_largest_change() -> None:
+    base = sample_report("cpio-mtime")
+    rc = base.root_causes[0].id
+    rows = (
+        *(div(i, root_cause=rc, field="mtime", a=100, b=100 + i) for i in range(50)),
+        div(50, root_cause=rc, field="uid", a=0, b=1000, category="ownership"),
+        div(51, root_cause=rc, field="mtime", a=100, b=100_000),
+    )
+    report = dataclasses.replace(base, divergences=rows)
+    shown = [report.divergences[i] for i in display_order(report)]
+    assert shown[0].field == "uid"  # the rarest kind first
+    assert shown[1].b == 100_000  # then the largest change
+    assert [d.b for d in shown[2:]] == sorted((d.b for d in shown[2:]), reverse=True)
+
+
+def test_category_chart_on_a_log_scale_when_counts_span_orders() -> None:
+    base = sample_report("cpio-mtime")
+    rows = (*(div(i) for i in range(500)), div(500, field="uid", category="ownership"))
+    page = report_html(dataclasses.replace(base, divergences=rows))
+    assert "bar lengths on a log scale" in page
+    widths = [int(a["width"]) for a in parse(page).tags_named("rect") if a.get("rx")]
+    assert min(widths) > 20  # the one-row category is visible

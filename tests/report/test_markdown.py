@@ -14,7 +14,7 @@ from eifdiff.compare import compare_files
 from eifdiff.errors import Anomaly
 from eifdiff.escape import markdown
 from eifdiff.records import Divergence
-from eifdiff.report.markdown import report_markdown
+from eifdiff.report.markdown import grouped, report_markdown
 from eifdiff.report.model import Report
 from eifdiff.report.text import rank
 from eifdiff.rules import RULES
@@ -90,17 +90,32 @@ def test_counts_by_category_and_layer(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ("cpio-mtime", "elf-build-path", "signature"))
-def test_top_divergences_ranked_causes_first(name: str) -> None:
+def test_rows_grouped_by_root_cause_rarest_first(name: str) -> None:
     report = sample_report(name)
     md = report_markdown(report)
-    rows = table_rows(md, "Top divergences")
-    expected = rank(report.divergences)
+    rows = table_rows(md, "Rows by root cause")
+    expected = grouped(report)
     assert len(rows) == len(expected)
+    order = {r.id: i for i, r in enumerate(report.root_causes)}
     for row, d in zip(rows, expected, strict=True):
-        assert row[1:4] == [d.category, f"`{d.path}`", f"`{d.field}`"]
-        assert row[5] == (", ".join(d.pcrs) or "–")
-    kinds = [r[1] == "derived" for r in rows]
-    assert kinds == sorted(kinds), "causes must come before derived rows"
+        assert row[1] == (d.root_cause or d.because or "–")
+        assert row[2:5] == [d.category, f"`{d.path}`", f"`{d.field}`"]
+        assert row[6] == (", ".join(d.pcrs) or "–")
+    ranks = [order.get(r[1], len(order)) for r in rows]
+    assert ranks == sorted(ranks), "rows follow the root causes' order"
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_root_cause_table_leads(name: str) -> None:
+    report = sample_report(name)
+    md = report_markdown(report)
+    if not report.root_causes:
+        assert "### Root causes" not in md
+        return
+    rows = table_rows(md, f"Root causes ({len(report.root_causes)})")
+    assert [r[0] for r in rows] == [f"**{r.id}**" for r in report.root_causes]
+    assert [r[3].split(" ")[0] for r in rows] == [f"{r.count:,}" for r in report.root_causes]
+    assert md.index("### Root causes") < md.index("### PCRs") < md.index("### Rows by root")
 
 
 def test_values_and_hints_of_a_real_pair() -> None:
@@ -116,7 +131,7 @@ def test_values_and_hints_of_a_real_pair() -> None:
 def test_identical_pair_has_no_divergence_sections() -> None:
     md = report_markdown(sample_report("identical"))
     assert "Same bytes." in md
-    assert "### Top divergences" not in md and "### What usually" not in md
+    assert "### Rows by root cause" not in md and "### What usually" not in md
 
 
 def test_cells_escape_pipes_and_newlines_and_cut_long_values() -> None:
@@ -125,14 +140,14 @@ def test_cells_escape_pipes_and_newlines_and_cut_long_values() -> None:
         div(1, a="x" * 500, b="`tick`"),
     ))
     md = report_markdown(report)
-    rows = table_rows(md, "Top divergences")
-    assert [len(r) for r in rows] == [6, 6]
-    assert rows[0][2] == "`ramdisk[1]:dir\\|with\\|pipes`"
-    assert "line1\\nline2\\|x" in rows[0][4]
-    assert "\n" not in rows[0][4]
-    long_a = rows[1][4].split(" → ")[0]
+    rows = table_rows(md, "Rows by root cause")
+    assert [len(r) for r in rows] == [7, 7]
+    assert rows[0][3] == "`ramdisk[1]:dir\\|with\\|pipes`"
+    assert "line1\\nline2\\|x" in rows[0][5]
+    assert "\n" not in rows[0][5]
+    long_a = rows[1][5].split(" → ")[0]
     assert long_a == "`" + "x" * 79 + "…`"
-    assert rows[1][4].endswith("`` `tick` ``")
+    assert rows[1][5].endswith("`` `tick` ``")
 
 
 def _kind(i: int) -> dict[str, str]:
@@ -156,10 +171,10 @@ def test_huge_report_stays_under_60_kb_and_says_what_it_left_out() -> None:
               for i in range(50)})
     md = report_markdown(report)
     assert len(md.encode()) < 60_000
-    shown = table_rows(md, "Top divergences")
+    shown = table_rows(md, "Rows by root cause")
     assert 0 < len(shown) <= 50
     assert f"_{n - len(shown):,} more rows not shown" in md
-    assert f"### Top divergences ({len(shown)} of {n:,}" in md
+    assert f"### Rows by root cause ({len(shown)} of {n:,} rows" in md
     anomalies = [x for x in section(md, "Anomalies (1,000)") if x.startswith("- ")]
     assert anomalies[-1] == f"- _… {1000 - (len(anomalies) - 1):,} more not shown_"
     assert "more diffoscope outputs not shown" in md
