@@ -24,6 +24,7 @@ demo: $(STAMP) tools
 
 test: $(STAMP) tools
 	$(BIN)/ruff check eifdiff tests bench scripts fuzz
+	$(BIN)/mypy eifdiff
 	tmp=$$(mktemp -d /tmp/eifdiff-tests.XXXXXX); \
 	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=$$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
 

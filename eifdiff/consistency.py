@@ -47,8 +47,8 @@ def _arch(name: str | None) -> str | None:
     return ARCH_NAMES.get(name, name) if name else None
 
 
-def _differ(x: str | None, y: str | None) -> bool:
-    if not x or not y or x == y:
+def _differ(x: str, y: str) -> bool:
+    if x == y:
         return False
     if "x86" in (x, y):
         return _FAMILY.get(x, x) != _FAMILY.get(y, y)
@@ -62,7 +62,7 @@ def check(eif_arch: str, parts: Iterable[Part]) -> tuple[ConsistencyWarning, ...
     kernel = next((p for p in parts if p.role == "kernel"), None)
     out: list[ConsistencyWarning] = []
     kernel_arch = _arch(kernel.arch) if kernel else None
-    if kernel is not None and _differ(kernel_arch, header):
+    if kernel is not None and kernel_arch and header and _differ(kernel_arch, header):
         out.append(ConsistencyWarning(
             "architecture", kernel.path, kernel_arch, header,
             f"{kernel_arch} kernel in an {header} image (EIF header flags say {header})"))
@@ -70,11 +70,11 @@ def check(eif_arch: str, parts: Iterable[Part]) -> tuple[ConsistencyWarning, ...
         if p.role == "kernel":
             continue
         arch = _arch(p.arch)
-        if _differ(arch, header):
+        if arch and header and _differ(arch, header):
             out.append(ConsistencyWarning(
                 "architecture", p.path, arch, header,
                 f"{p.role} built for {arch} in an {header} image"))
-        elif _differ(arch, kernel_arch):
+        elif arch and kernel_arch and _differ(arch, kernel_arch):
             out.append(ConsistencyWarning(
                 "architecture", p.path, arch, kernel_arch,
                 f"{p.role} built for {arch} but the kernel is {kernel_arch}"))

@@ -267,8 +267,8 @@ def diffoscope_pair(name: str, data_a: bytes | memoryview, data_b: bytes | memor
                                   tmpdir=os.path.join(tmp, "tmp"))
     finally:
         _remove_tree(tmp)
-    for side, f in zip(("a", "b"), files, strict=True):
-        text = text.replace(f, f"{side}/{name}")
+    for side, path in zip(("a", "b"), files, strict=True):
+        text = text.replace(path, f"{side}/{name}")
     return text
 
 
@@ -306,7 +306,7 @@ def _cut(text: str, max_chars: int) -> str:
     return text
 
 
-def _vmlinux(img: LoadedImage) -> bytes | None:
+def _vmlinux(img: LoadedImage) -> memoryview | None:
     section = img.layout.one(SectionType.KERNEL)
     if section is None:
         return None

@@ -203,11 +203,11 @@ def describe_text(image: EifImage, layer: EnclaveLayer | None = None) -> str:
                                      f"computed 0x{image.digests.crc32:08x})")
     lines.append(f"  CRC-32 {crc}")
     if image.signature is not None:
-        s = image.signature
-        issuer = ", ".join(f"{k}={v}" for k, v in s.certificate["IssuerName"].items())
-        lines.append(f"  signed: {s.algorithm} by {issuer}; signature "
-                     f"{'verifies' if s.cose_verifies else 'does NOT verify'}, payload "
-                     f"{'matches' if s.payload_matches_pcr0 else 'does NOT match'} PCR0")
+        sig = image.signature
+        issuer = ", ".join(f"{k}={v}" for k, v in sig.certificate["IssuerName"].items())
+        lines.append(f"  signed: {sig.algorithm} by {issuer}; signature "
+                     f"{'verifies' if sig.cose_verifies else 'does NOT verify'}, payload "
+                     f"{'matches' if sig.payload_matches_pcr0 else 'does NOT match'} PCR0")
     elif image.is_signed:
         lines.append("  signed: signature section could not be read (see anomalies)")
     md = image.metadata

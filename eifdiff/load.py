@@ -149,7 +149,7 @@ class LoadedImage:
     pending: PendingImage = field(repr=False)
     mapped: MappedFile
     ramdisks: tuple[Ramdisk, ...]
-    _temps: list[tuple[object, mmap.mmap]] = field(default_factory=list, repr=False)
+    _temps: list[tuple[IO[bytes], mmap.mmap]] = field(default_factory=list, repr=False)
     _image: EifImage | None = field(default=None, repr=False)
     budget: ImageBudget | None = field(default=None, repr=False)
 
@@ -196,12 +196,12 @@ class LoadedImage:
         self.close()
 
 
-def _release(temps: list[tuple[object, mmap.mmap]]) -> None:
+def _release(temps: list[tuple[IO[bytes], mmap.mmap]]) -> None:
     """Close decompressed temporary files (a map still viewed closes when collected)."""
     for handle, mm in temps:
         with contextlib.suppress(BufferError):
             mm.close()
-        handle.close()  # type: ignore[attr-defined]
+        handle.close()
     temps.clear()
 
 
@@ -308,7 +308,7 @@ class _Stream:
 
 
 def load_ramdisk(
-    view: memoryview, section: Section, limits: Limits, temps: list[tuple[object, mmap.mmap]],
+    view: memoryview, section: Section, limits: Limits, temps: list[tuple[IO[bytes], mmap.mmap]],
     release: Callable[[], None] | None = None, budget: ImageBudget | None = None,
 ) -> Ramdisk:
     """Split a ramdisk section into raw and compressed pieces and read the CPIO in each.
@@ -451,7 +451,7 @@ def finish(pending: PendingImage, *, limits: Limits | None = None) -> LoadedImag
     limits = limits or Limits()
     budget = ImageBudget(limits)
     mapped = pending.mapped
-    temps: list[tuple[object, mmap.mmap]] = []
+    temps: list[tuple[IO[bytes], mmap.mmap]] = []
     try:
         ramdisks = tuple(
             load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release,

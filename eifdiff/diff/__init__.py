@@ -17,6 +17,7 @@ from eifdiff.diff.sections import diff_cmdline, diff_kernel, diff_metadata, diff
 from eifdiff.diff.spans import equal
 from eifdiff.diff.vmlinux import open_kernel
 from eifdiff.errors import Anomaly
+from eifdiff.formats.bzimage import KernelImage
 from eifdiff.formats.eif import Section, SectionType
 from eifdiff.load import LoadedImage
 from eifdiff.measure import sections_feeding
@@ -74,7 +75,7 @@ def diff_images(a: LoadedImage, b: LoadedImage,
 
     ka, kb = la.one(SectionType.KERNEL), lb.one(SectionType.KERNEL)
     assert ka is not None and kb is not None
-    kernels = (None, None)
+    kernels: tuple[KernelImage | None, KernelImage | None] = (None, None)
     if not equal(a.section_data(ka), b.section_data(kb)):
         (kia, xa) = open_kernel(ka, a.section_data(ka))
         (kib, xb) = open_kernel(kb, b.section_data(kb))

@@ -87,10 +87,10 @@ def _member(x: Member, y: Member) -> list[MemberChange]:
             add(field, p, q, "ownership")
     if x.creator != y.creator:
         add("made by", x.creator, y.creator, "metadata")
-    for field, p, q in (("extra fields", x.extra, y.extra),
-                        ("local extra fields", x.local_extra, y.local_extra)):
-        if p != q and _without_times(p) != _without_times(q):
-            add(field, _ids(p), _ids(q), "metadata")
+    for field, ex, ey in (("extra fields", x.extra, y.extra),
+                          ("local extra fields", x.local_extra, y.local_extra)):
+        if ex != ey and _without_times(ex) != _without_times(ey):
+            add(field, _ids(ex), _ids(ey), "metadata")
     if x.flags != y.flags:
         add("flags", x.flags, y.flags, "metadata")
     if x.linkname != y.linkname:

@@ -371,10 +371,10 @@ class _Walk:
                             ((y ^ top) - top) - ((x ^ top) - top), wide)):
                         return st + width
             for st in range(max(at - 9, 0), at + 1):
-                x, y = _uleb(a, st), _uleb(b, st + d)
-                if x is not None and y is not None and x[1] > at and y[1] - d == x[1] \
-                        and moved(y[0] - x[0]):
-                    return x[1]
+                ua, ub = _uleb(a, st), _uleb(b, st + d)
+                if ua is not None and ub is not None and ua[1] > at and ub[1] - d == ua[1] \
+                        and moved(ub[0] - ua[0]):
+                    return ua[1]
             return 0
 
         at = span.start_a

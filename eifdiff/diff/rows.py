@@ -14,7 +14,7 @@ from eifdiff.rules import rule
 def value(v: object) -> Value:
     """A JSON-friendly rendering of a compared value."""
     if v is None or (isinstance(v, (str, int)) and not isinstance(v, bool)):
-        return v  # type: ignore[return-value]
+        return v
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, (bytes, bytearray, memoryview)):

@@ -116,7 +116,6 @@ def diff_kernel(
         return
     explained_a = explained_b = None
     kernel = Where("kernel", pcrs)
-    both = ka is not None and kb is not None
     if va is not None and vb is not None and va.text != vb.text:
         oa, ob = sa.data_offset + va.offset, sb.data_offset + vb.offset
         parts = (("release", R.RELEASE), ("build_host", R.BUILD_HOST),
@@ -137,7 +136,7 @@ def diff_kernel(
         span = (min(va.offset, vb.offset),
                 max(va.offset + len(va.text), vb.offset + len(vb.text)) + 1)
         explained_a = explained_b = span
-    if both:
+    if ka is not None and kb is not None:
         yield from vmlinux_rows(kernel, ka, kb, with_version=va is None or vb is None)
         rows = image_rows(kernel, sa, data_a, ka, sb, data_b, kb, explained_a)
         if rows is not None:

@@ -281,7 +281,7 @@ def read_zip(data: bytes | memoryview, path: str = "") -> Archive:
         mode = (eattr >> 16) or None if system == 3 else None
         kind = "dir" if name.endswith("/") else (
             "symlink" if mode is not None and (mode & 0o170000) == 0o120000 else "file")
-        mtime = _ut_mtime(local_extra + extra) or dos_epoch(date, time)  # type: ignore[operator]
+        mtime = _ut_mtime(local_extra + extra) or dos_epoch(date, time)
         members.append(Member(
             name=name, index=index, kind=kind, size=usize, mtime=mtime, mode=mode,
             digest=digest, offset=local, data_offset=data_at, compressed_size=csize,

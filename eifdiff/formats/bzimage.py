@@ -219,7 +219,7 @@ def decompress_payload(payload: memoryview, fmt: str, *, max_size: int) -> bytes
     bound = min(max_size, DEFAULT_MAX_RATIO * len(payload) + (1 << 20))
     out = _Sink(claimed if claimed <= bound else 0)
     try:
-        decompress_to(payload, fmt, out, max_size=max_size)  # type: ignore[arg-type]
+        decompress_to(payload, fmt, out, max_size=max_size)
     except DecompressionLimit as exc:
         raise FormatError(f"kernel payload: {exc}") from None
     except FormatError as exc:
@@ -335,7 +335,7 @@ def _inside(vmlinux: Buffer, fmt: str, arch: str, setup: SetupHeader | None,
     )
 
 
-def _is_arm64(head: bytes) -> bool:
+def _is_arm64(head: Buffer) -> bool:
     return head[ARM64_MAGIC_OFFSET : ARM64_MAGIC_OFFSET + 4] == b"ARM\x64"
 
 

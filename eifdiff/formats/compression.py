@@ -16,7 +16,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import Protocol
 
 from eifdiff.errors import FormatError
 
@@ -224,8 +224,14 @@ def _stream(fmt: str, data: memoryview, consumed: list[int]) -> Iterator[bytes]:
     raise FormatError(f"{fmt} decompression is not supported")
 
 
+class Writable(Protocol):
+    """Where `decompress_to` writes: a binary file or anything with its `write`."""
+
+    def write(self, chunk: bytes, /) -> object: ...
+
+
 def decompress_to(
-    data: memoryview, fmt: str, out: IO[bytes], *, max_size: int = DEFAULT_MAX_SIZE,
+    data: memoryview, fmt: str, out: Writable, *, max_size: int = DEFAULT_MAX_SIZE,
     max_ratio: int = DEFAULT_MAX_RATIO,
 ) -> tuple[int, int]:
     """Stream-decompress `data` into `out`; return (bytes written, compressed bytes consumed).

@@ -136,9 +136,12 @@ class EntryTable(Sequence[CpioEntry]):
         return self.raw_name(i) == TRAILER_RAW
 
     def _entry(self, i: int) -> CpioEntry:
-        values = self._fields[13 * i : 13 * i + 13]
-        return CpioEntry(self.name(i), "070702" if self._crc[i] else "070701", *values,
-                         self._offsets[2 * i], self._offsets[2 * i + 1], self._segments[i])
+        (ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor,
+         namesize, check) = self._fields[13 * i : 13 * i + 13]
+        return CpioEntry(self.name(i), "070702" if self._crc[i] else "070701", ino, mode, uid,
+                         gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor,
+                         namesize, check, self._offsets[2 * i], self._offsets[2 * i + 1],
+                         self._segments[i])
 
     @overload
     def __getitem__(self, i: int) -> CpioEntry: ...
@@ -173,6 +176,9 @@ class MemberView(Sequence[CpioEntry]):
     """The entries of a table that are not trailers, by position (made on demand)."""
 
     __slots__ = ("index", "table")
+    # the positions of the members in `table`; the name hides `Sequence.index` (callers read it
+    # by this name: renaming it to `positions` is left for after the normalize.py rework)
+    index: array[int]  # type: ignore[assignment]
 
     def __init__(self, table: EntryTable) -> None:
         self.table = table

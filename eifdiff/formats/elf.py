@@ -14,8 +14,13 @@ import io
 import re
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from eifdiff.errors import FormatError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from elftools.elf.elffile import ELFFile
 
 ELF_MAGIC = b"\x7fELF"
 MAX_DWARF_UNITS = 10000
@@ -33,7 +38,7 @@ VERSIONS_ENTRY = 64  # struct modversion_info: a CRC word, then the symbol name,
 MAX_VERSIONS = 65536
 
 
-def is_elf(data: bytes | memoryview) -> bool:
+def is_elf(data: bytes | bytearray | memoryview) -> bool:
     return bytes(data[:4]) == ELF_MAGIC
 
 
@@ -274,7 +279,7 @@ def parse_notes(raw: bytes, section: str, base: int, *, align: int, little_endia
     align = 8 if align == 8 else 4
     endian = "<" if little_endian else ">"
     word = 8 if elf_class == 64 else 4
-    out = []
+    out: list[ElfNote] = []
     pos = 0
     while pos + 12 <= len(raw) and len(out) < MAX_NOTES:
         namesz, descsz, ntype = struct.unpack_from(endian + "3I", raw, pos)
@@ -296,11 +301,11 @@ def _strings(raw: bytes) -> tuple[str, ...]:
     return tuple(s.decode("utf-8", "replace") for s in raw.split(b"\0") if s)
 
 
-def _dwarf_strings(elf: object) -> tuple[DwarfString, ...]:
-    if not elf.has_dwarf_info():  # type: ignore[attr-defined]
+def _dwarf_strings(elf: ELFFile) -> tuple[DwarfString, ...]:
+    if not elf.has_dwarf_info():
         return ()
     out = []
-    info = elf.get_dwarf_info()  # type: ignore[attr-defined]
+    info = elf.get_dwarf_info()
     for i, cu in enumerate(info.iter_CUs()):
         if i >= MAX_DWARF_UNITS:
             break
@@ -336,10 +341,11 @@ class _ViewStream(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        chunk = self._view[self._pos : self._pos + len(buffer)]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        into = memoryview(buffer).cast("B")
+        chunk = self._view[self._pos : self._pos + len(into)]
         n = len(chunk)
-        memoryview(buffer)[:n] = chunk
+        into[:n] = chunk
         self._pos += n
         return n
 
@@ -359,7 +365,9 @@ def elf_facts(data: bytes | bytearray | memoryview) -> ElfFacts:
     # bytes are read in place; a view (a mapped ramdisk entry, a decompressed kernel) too
     raw: bytes | memoryview = data if isinstance(data, bytes) else memoryview(data).cast("B")
     try:
-        elf = ELFFile(io.BytesIO(raw) if isinstance(raw, bytes) else _ViewStream(raw))
+        # pyelftools annotates IO[bytes] but only reads, seeks and tells: a raw stream will do
+        elf = ELFFile(io.BytesIO(raw) if isinstance(raw, bytes)
+                      else _ViewStream(raw))  # type: ignore[arg-type]
         sections = []
         build_id = interp = None
         needed: list[str] = []
@@ -399,7 +407,9 @@ def elf_facts(data: bytes | bytearray | memoryview) -> ElfFacts:
                 notes += parse_notes(body, sec.name, off, align=sec["sh_addralign"],
                                      little_endian=little, elf_class=elf.elfclass)
             elif isinstance(sec, DynamicSection):
-                needed += [t.needed for t in sec.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                # pyelftools sets `needed` with setattr on DT_NEEDED tags: its types omit it
+                needed += [t.needed for t in sec.iter_tags()  # type: ignore[attr-defined]
+                           if t.entry.d_tag == "DT_NEEDED"]
             if sec.name == ".comment":
                 comment = _strings(body)
             elif sec.name == ".modinfo":

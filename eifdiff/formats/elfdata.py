@@ -59,7 +59,7 @@ class ElfData:
 
 def _notes(raw: bytes, order: str) -> list[tuple[bytes, int, bytes]]:
     """(owner, type, descriptor) of each note in a note section's bytes."""
-    out = []
+    out: list[tuple[bytes, int, bytes]] = []
     pos = 0
     while pos + 12 <= len(raw) and len(out) < 64:
         namesz, descsz, ntype = struct.unpack_from(order + "III", raw, pos)

@@ -61,7 +61,7 @@ def kernel_format(data: bytes | memoryview) -> str:
     return "unknown"
 
 
-def _cstring(data: bytes | memoryview, start: int) -> bytes:
+def _cstring(data: bytes | bytearray | memoryview, start: int) -> bytes:
     chunk = bytes(data[start : start + MAX_VERSION])
     return chunk.split(b"\0", 1)[0]
 
@@ -147,7 +147,7 @@ def find_version(data: bytes | memoryview) -> KernelVersion | None:
     return None
 
 
-def _find(data: bytes | memoryview, start: int = 0) -> int:
+def _find(data: bytes | bytearray | memoryview, start: int = 0) -> int:
     """Offset of the first banner at or after `start`, searching in windows so a large kernel
     is never copied whole."""
     step, overlap = 4 << 20, len(BANNER) - 1
@@ -161,7 +161,7 @@ def _find(data: bytes | memoryview, start: int = 0) -> int:
 MAX_BANNERS = 16
 
 
-def find_banner(data: bytes | memoryview) -> KernelVersion | None:
+def find_banner(data: bytes | bytearray | memoryview) -> KernelVersion | None:
     """The `Linux version` banner of a decompressed kernel.
 
     Since Linux 6.1 a vmlinux holds two: `init/version.c`'s, whose build number is a bare `#`,

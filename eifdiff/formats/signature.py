@@ -31,10 +31,10 @@ COSE_SIGN1_TAG = 18
 HEADER_ALG = 1
 
 # COSE algorithm id -> (name, hash, curve, coordinate size in bytes)
-ALGORITHMS: dict[int, tuple[str, hashes.HashAlgorithm, type[ec.EllipticCurve], int]] = {
-    -7: ("ES256", hashes.SHA256(), ec.SECP256R1, 32),
-    -35: ("ES384", hashes.SHA384(), ec.SECP384R1, 48),
-    -36: ("ES512", hashes.SHA512(), ec.SECP521R1, 66),
+ALGORITHMS: dict[int, tuple[str, hashes.HashAlgorithm, ec.EllipticCurve, int]] = {
+    -7: ("ES256", hashes.SHA256(), ec.SECP256R1(), 32),
+    -35: ("ES384", hashes.SHA384(), ec.SECP384R1(), 48),
+    -36: ("ES512", hashes.SHA512(), ec.SECP521R1(), 66),
 }
 _BY_CURVE = {curve.name: alg for alg, (_, _, curve, _) in ALGORITHMS.items()}
 

@@ -75,7 +75,7 @@ def _elf(data: bytes | memoryview, facts: ElfFacts | None) -> Toolchain | None:
 
 
 def _headers(text: str) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and key and not key.startswith(" "):

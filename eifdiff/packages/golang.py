@@ -167,14 +167,15 @@ def _elf(view: memoryview) -> _Elf | None:
     shnum = min(shnum, (len(view) - shoff) // max(shentsize, 1), 1 << 16) if shoff else 0
     span = None
     names = record(sh, shoff, shentsize, shstrndx) if shnum else None
-    for i in range(shnum if names is not None else 0):
-        s = record(sh, shoff, shentsize, i)
-        if s is None:
-            break
-        at = names[4] + s[0]  # type: ignore[index]
-        if bytes(view[at : at + len(_SECTION_NAME)]) == _SECTION_NAME:
-            span = (s[4], s[5])
-            break
+    if names is not None:
+        for i in range(shnum):
+            s = record(sh, shoff, shentsize, i)
+            if s is None:
+                break
+            at = names[4] + s[0]
+            if bytes(view[at : at + len(_SECTION_NAME)]) == _SECTION_NAME:
+                span = (s[4], s[5])
+                break
     return _Elf(max(shnum, 0), span, tuple(loads))
 
 

@@ -225,7 +225,7 @@ def _remedy_doc(r: Remedy) -> dict[str, Any]:
 
 
 def _warning_doc(w: ReportWarning) -> dict[str, Any]:
-    return {k: _value(getattr(w, k)) for k in ReportWarning.__slots__}  # type: ignore[attr-defined]
+    return {k: _value(getattr(w, k)) for k in ReportWarning.__slots__}
 
 
 def root_cause_doc(r: RootCause) -> dict[str, Any]:
