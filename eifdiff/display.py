@@ -38,7 +38,8 @@ def cell_text(v: object, width: int = WIDTH, plain: bool = False) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, Integral) or (isinstance(v, Real) and float(v).is_integer()):
-        return str(int(v)) if plain else f"{int(v):,}"
+        n = int(float(v))
+        return str(n) if plain else f"{n:,}"
     s = str(v)
     return s if len(s) <= width else s[: width - 1] + "…"
 
@@ -127,7 +128,7 @@ class Html:
 
 
 def html_join(parts: Iterable[object]) -> Html:
-    return Html("".join(p._repr_html_() if hasattr(p, "_repr_html_") else _e(p)  # type: ignore
+    return Html("".join(p._repr_html_() if hasattr(p, "_repr_html_") else _e(p)
                         for p in parts))
 
 
@@ -175,9 +176,9 @@ class Grouped:
                        f"{causes:,} cause rows, {len(g) - causes:,} derived)</span></h4>")
             shown = g[[c for c in self.columns if c in g.columns]].head(self.rows)
             out.append(Table(shown, pairs=False, limit=self.rows)._repr_html_())
-            more = len(g) - len(shown)
-            if more:
-                out.append(f'<p style="color:#495057;margin:.1em 0">… and {more:,} more like '
+            left = len(g) - len(shown)
+            if left:
+                out.append(f'<p style="color:#495057;margin:.1em 0">… and {left:,} more like '
                            f"these: <code>c.divergences(root_cause=\"{_e(gid)}\")</code></p>")
         return "".join(out)
 

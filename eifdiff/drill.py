@@ -211,9 +211,9 @@ def file_view(name: str, a: Member | None, b: Member | None, deep: str = "") -> 
                         pairs=False)._repr_html_()
                 + "<h4>first differing bytes</h4>" + _hexdump(da, db, ranges[:3]))
         return FileView(name, "elf", header, body, tuple(ranges), deep)
-    ta, tb = _text(da), _text(db)
-    if ta is not None and tb is not None:
-        return FileView(name, "text", header, _text_diff(ta, tb), tuple(ranges), deep)
+    text_a, text_b = _text(da), _text(db)
+    if text_a is not None and text_b is not None:
+        return FileView(name, "text", header, _text_diff(text_a, text_b), tuple(ranges), deep)
     note = (f"<p>{len(ranges)} differing byte range{'s' if len(ranges) != 1 else ''}"
             f"{' (the first ' + str(MAX_RANGES) + ')' if len(ranges) >= MAX_RANGES else ''}"
             "; differing bytes in red.</p>")

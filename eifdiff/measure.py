@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
 from eifdiff.errors import EifdiffError
 from eifdiff.formats.eif import CRC_OFFSET, HEADER_SIZE, EifLayout, Section, SectionType
@@ -104,7 +104,8 @@ def sections_feeding(layout: EifLayout) -> dict[str, tuple[str, ...]]:
 GATHER_BELOW, GATHER_UP_TO = 4 << 10, 64 << 10
 
 
-def _gathered(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+def _gathered(chunks: Iterable[bytes | memoryview]
+              ) -> Iterator[bytes | bytearray | memoryview]:
     """The same bytes in fewer pieces: runs of chunks under `GATHER_BELOW` bytes (CPIO headers,
     small payloads) are copied together up to `GATHER_UP_TO`, so each hasher is called once per
     run, not once per chunk; larger chunks pass uncopied."""
@@ -215,6 +216,12 @@ HASHING_NICE = 10
 T = TypeVar("T")
 
 
+class Spawn(Protocol):
+    """Starts `job(*args)` in the background; the returned function waits for its result."""
+
+    def __call__(self, job: Callable[..., T], /, *args: object) -> Callable[[], T]: ...
+
+
 def cached(get: Callable[[], T]) -> Callable[[], T]:
     """`get`, called at most once."""
     box: list[T] = []
@@ -261,7 +268,7 @@ def _forked(job: Callable[..., T], *args: object, nice: int = HASHING_NICE) -> C
             if isinstance(value, tuple):
                 raise EifdiffError(value[1])
             raise EifdiffError(f"measuring failed in a worker process: {value}")
-        return value
+        return cast(T, value)
 
     return cached(result)
 
@@ -312,7 +319,7 @@ def in_parallel(calls: Sequence[Callable[[], T]], *, workers: int = 0) -> list[T
     return out
 
 
-def _threaded() -> Callable[..., Callable[[], object]]:
+def _threaded() -> Spawn:
     """The same as `_forked`, with one thread per job (where fork is not available or another
     thread runs); each thread ends with its job, so none is left to stop a later fork."""
 
@@ -364,18 +371,21 @@ def start_measure(
         done = Digests(pcr0, pcr1, pcr2, crc,
                        _sha256_job(stream, mapped.size) if sha256 else None)
         return lambda: done
-    spawn = (partial(_forked, nice=_background_nice() if background else 0) if may_fork()
-             else _threaded())
+    spawn: Spawn = (partial(_forked, nice=_background_nice() if background else 0)
+                    if may_fork() else _threaded())
     # one process per chain, and one for the CRC with the file's SHA-256 (the lighter two)
     image = spawn(_image_job, mapped.windows, plan)
     app = spawn(_sections_job, mapped.windows, plan.app)
+    whole: Callable[[], tuple[int, str | None]]
     if sha256:
         whole = spawn(_whole_job, mapped.windows, layout.end, mapped.size)
     else:
         crc_only = spawn(_crc_job, mapped.windows, layout.end)
 
-        def whole() -> tuple[int, str | None]:
+        def crc_alone() -> tuple[int, str | None]:
             return crc_only(), None
+
+        whole = crc_alone
     boot = None if plan.boot_is_prefix else spawn(_sections_job, mapped.windows, plan.boot)
 
     def result() -> Digests:

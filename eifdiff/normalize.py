@@ -78,7 +78,7 @@ def parse_fixes(text: str) -> tuple[Fix, ...]:
             raise EifdiffError(f"unknown normalization {name!r} (one of {', '.join(NAMES)})")
         if value and name not in DEFAULT_VALUES:
             raise EifdiffError(f"normalization {name!r} takes no value")
-        value = value or DEFAULT_VALUES.get(name)
+        value = value or DEFAULT_VALUES.get(name) or ""
         if name == "mtime" and not (value or "").isdigit():
             raise EifdiffError(f"mtime={value!r}: expected seconds since the epoch")
         if name == "mode":
@@ -326,6 +326,11 @@ def _segments_of(piece: Piece) -> list[_Source]:
 Stream = Callable[[], Iterable[bytes | memoryview]]
 
 
+def _fixed(chunk: bytes | memoryview) -> Stream:
+    """A stream of one chunk, read again each time it is streamed."""
+    return lambda: [chunk]
+
+
 def _piece_stream(piece: Piece, fixes: Sequence[Fix]) -> Stream:
     def stream() -> Iterator[bytes | memoryview]:
         for segment in _segments_of(piece):
@@ -362,7 +367,7 @@ def ramdisk_stream(r: Ramdisk, fixes: Sequence[Fix]) -> Stream | None:
     for piece in r.pieces:
         gap = r.raw[pos - r.section.data_offset : piece.offset - r.section.data_offset]
         if len(gap):
-            parts.append(lambda g=gap: [g])
+            parts.append(_fixed(gap))
         stored = r.body(piece)
         if _needs_cpio(piece, fixes):
             stream = _piece_stream(piece, fixes)
@@ -370,16 +375,16 @@ def ramdisk_stream(r: Ramdisk, fixes: Sequence[Fix]) -> Stream | None:
                 parts.append(stream)
             else:
                 packed = _compressed(piece.compression, stream, piece.gzip)
-                parts.append(lambda p=packed: [p])
+                parts.append(_fixed(packed))
         elif "gzip" in names and piece.gzip is not None:
             patched = _gzip_without_name(stored, piece.gzip)
-            parts.append(lambda p=patched: [p])
+            parts.append(_fixed(patched))
         else:
-            parts.append(lambda s=stored: [s])
+            parts.append(_fixed(stored))
         pos = piece.offset + piece.size
     tail = r.raw[pos - r.section.data_offset :]
     if len(tail):
-        parts.append(lambda t=tail: [t])
+        parts.append(_fixed(tail))
 
     def stream_all() -> Iterator[bytes | memoryview]:
         for p in parts:
@@ -419,7 +424,7 @@ def normalized_sections(img: LoadedImage, fixes: Sequence[Fix]) -> list[tuple[Se
             md = replace(img.image.metadata, build_time=want["build-time"] or "")
             out.append((s.type, Part.of_bytes(encode_metadata(md))))
         else:
-            out.append((s.type, _releasing(Part(len(data), stream=lambda d=data: [d]),
+            out.append((s.type, _releasing(Part(len(data), stream=_fixed(data)),
                                            img.release)))
     return out
 

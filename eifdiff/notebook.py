@@ -210,7 +210,7 @@ class Comparison:
         self._side("a")  # reads the files
         keys = dict.fromkeys((d.section, d.entry, d.occurrence) for d in self.report.divergences
                              if d.layer == "elf" and d.entry is not None)
-        return [k for k in keys if is_elf(self.member(*k).data)]  # type: ignore[arg-type]
+        return [k for k in keys if is_elf(self.member(*k).data)]
 
     def elf_facts(self, section: str, entry: str, occurrence: int = 0
                   ) -> tuple[ElfFacts, ElfFacts]:

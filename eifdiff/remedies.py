@@ -65,7 +65,7 @@ class _Evaluator:
 def _remedy(names: Sequence[str], kind: str, result: tuple[Normalized, Normalized]) -> Remedy:
     na, nb = result
     keys = [k for k in ("PCR0", "PCR1", "PCR2", "PCR8") if k in na.pcrs or k in nb.pcrs]
-    equal = {k: na.pcrs.get(k) == nb.pcrs.get(k) for k in keys}
+    equal: dict[str, bool] = {k: na.pcrs.get(k) == nb.pcrs.get(k) for k in keys}
     fixes = all(equal.values())
     return Remedy(
         name=",".join(n for n in NAMES if n in names), kind=kind,
@@ -109,7 +109,7 @@ def _find_remedies(a: LoadedImage, b: LoadedImage,
     if not names:
         pa, pb = a.image.pcrs, b.image.pcrs
         keys = [k for k in ("PCR0", "PCR1", "PCR2", "PCR8") if k in pa or k in pb]
-        equal = {k: pa.get(k) == pb.get(k) for k in keys}
+        equal: dict[str, bool] = {k: pa.get(k) == pb.get(k) for k in keys}
         remaining = remaining_rows(divergences)
         if all(equal.values()) or not remaining:
             return ()
