@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -100,21 +100,36 @@ def compare_loaded(a: LoadedImage, b: LoadedImage, *, deep: DeepOptions | None =
         if not remedies and divergences:
             note = (f"not computed: the ramdisks hold {size / (1 << 20):.0f} MiB, over the "
                     f"{AUTO_REMEDIES >> 20} MiB automatic limit; pass --remedies to compute them")
-    fixes = find_remedies(a, b, divergences, lambda names: _remaining_after(a, b, names)) \
+    fixes = find_remedies(a, b, divergences,
+                          lambda names: _remaining_after(a, b, divergences, names)) \
         if remedies and divergences else ()
     return Report(fa, fb, verdict, equal, divergences, tuple(anomalies), deep_text, fixes, note,
                   changes, warned, roots)
 
 
-def _remaining_after(a: LoadedImage, b: LoadedImage, names: str) -> tuple[Remaining, ...]:
-    """What still moves a PCR once both images are normalized with `names`: the normalized
-    images are written to a private temporary folder and compared as `eifdiff normalize` and
-    then `eifdiff` would, so what a remedy says remains is what really remains."""
+# Normalizations that set one header field to the same value on both sides and change nothing
+# else in an uncompressed archive: their rows, and only theirs, go away.
+FIELD_SETTERS = frozenset({"mtime", "owner", "build-time"})
+
+
+def _remaining_after(a: LoadedImage, b: LoadedImage, rows: Sequence[Divergence],
+                     names: str) -> tuple[Remaining, ...]:
+    """What still moves a PCR once both images are normalized with `names`, as `eifdiff
+    normalize` on both files and then `eifdiff` would find. Normalizations that only set a
+    header field of uncompressed archives remove exactly that field's rows; any other set is
+    applied for real: the normalized images are written to a private temporary folder and
+    compared."""
     from eifdiff.build import write_sections
     from eifdiff.normalize import normalized_sections, parse_fixes
     from eifdiff.remedies import remaining_rows
+    from eifdiff.rules import rule
 
     fixes = parse_fixes(names)
+    kinds = {f.name for f in fixes}
+    raw = all(p.compression is None for img in (a, b) for r in img.ramdisks for p in r.pieces)
+    if kinds <= FIELD_SETTERS and raw:
+        return remaining_rows([d for d in rows if rule(d.layer, d.field).normalization
+                               not in kinds])
     with tempfile.TemporaryDirectory(prefix="eifdiff-remedy-") as tmp:
         paths = []
         for side, img in (("a", a), ("b", b)):

@@ -73,12 +73,12 @@ def parse_fixes(text: str) -> tuple[Fix, ...]:
     canonical order."""
     found: dict[str, Fix] = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
-        name, _, value = item.partition("=")
+        name, _, given = item.partition("=")
         if name not in NAMES:
             raise EifdiffError(f"unknown normalization {name!r} (one of {', '.join(NAMES)})")
-        if value and name not in DEFAULT_VALUES:
+        if given and name not in DEFAULT_VALUES:
             raise EifdiffError(f"normalization {name!r} takes no value")
-        value = value or DEFAULT_VALUES.get(name) or ""
+        value = given or DEFAULT_VALUES.get(name)
         if name == "mtime" and not (value or "").isdigit():
             raise EifdiffError(f"mtime={value!r}: expected seconds since the epoch")
         if name == "mode":
