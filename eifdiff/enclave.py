@@ -171,7 +171,7 @@ def open_bootstrap(path: str | os.PathLike[str], *, limits: Limits | None = None
     try:
         loaded.ramdisks = tuple(
             load_ramdisk(mapped.view[s.data_offset : s.end], s, limits or Limits(),
-                         loaded._temps, mapped.release)
+                         loaded._temps)
             for s in pending.layout.of_type(SectionType.RAMDISK)[:1])
     except BaseException:
         loaded.close()

@@ -13,7 +13,7 @@ import mmap
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -38,7 +38,7 @@ from eifdiff.formats.cpio import (
 )
 from eifdiff.formats.eif import EifLayout, Section, SectionType
 from eifdiff.image import EifImage, PendingImage, finish_image, start_image
-from eifdiff.mapped import MappedFile
+from eifdiff.mapped import MappedFile, track
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,6 @@ class LoadedImage:
     def section_data(self, section: Section) -> memoryview:
         return self.mapped.view[section.data_offset : section.end]
 
-    def release(self) -> None:
-        """Drop resident pages of the file and of decompressed ramdisks (bounded memory)."""
-        self.mapped.release()
-        for _, mm in self._temps:
-            with contextlib.suppress(ValueError):
-                mm.madvise(mmap.MADV_DONTNEED)
-
     def close(self) -> None:
         if self._image is None:
             with contextlib.suppress(Exception):
@@ -288,13 +281,6 @@ class ImageBudget:
         self.names += archive.entries.name_bytes
 
 
-def _releaser(mm: mmap.mmap) -> Callable[[], None]:
-    def release() -> None:
-        with contextlib.suppress(ValueError):
-            mm.madvise(mmap.MADV_DONTNEED)
-    return release
-
-
 @dataclass(frozen=True)
 class _Stream:
     """A compressed piece decompressed into the ramdisk's temporary file, not yet read."""
@@ -309,7 +295,7 @@ class _Stream:
 
 def load_ramdisk(
     view: memoryview, section: Section, limits: Limits, temps: list[tuple[IO[bytes], mmap.mmap]],
-    release: Callable[[], None] | None = None, budget: ImageBudget | None = None,
+    budget: ImageBudget | None = None,
 ) -> Ramdisk:
     """Split a ramdisk section into raw and compressed pieces and read the CPIO in each.
 
@@ -341,7 +327,7 @@ def load_ramdisk(
             fmt = detect(rest)
             if bytes(rest[:5]) == b"07070":
                 archive = read_archive(rest, base=start + pos, path=name, stop_at_foreign=True,
-                                       release=release, max_entries=limits.max_entries,
+                                       max_entries=limits.max_entries,
                                        max_name_bytes=limits.max_name_bytes,
                                        entries_before=image.entries, names_before=image.names)
                 image.count(archive)
@@ -396,7 +382,7 @@ def load_ramdisk(
         if handle is not None:
             handle.flush()
             if handle.seek(0, os.SEEK_END):
-                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                mapped = track(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
                 temps.append((handle, mapped))
             else:
                 handle.close()
@@ -417,7 +403,6 @@ def load_ramdisk(
                   if mapped is not None and item.size else memoryview(b""))
         label = item.fmt if i == 0 else f"{item.fmt}[{i}]"
         archive = read_archive(stream, base=0, path=name, stream=label,
-                               release=_releaser(mapped) if mapped is not None else None,
                                max_entries=limits.max_entries,
                                max_name_bytes=limits.max_name_bytes,
                                entries_before=image.entries, names_before=image.names)
@@ -454,8 +439,7 @@ def finish(pending: PendingImage, *, limits: Limits | None = None) -> LoadedImag
     temps: list[tuple[IO[bytes], mmap.mmap]] = []
     try:
         ramdisks = tuple(
-            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, mapped.release,
-                         budget)
+            load_ramdisk(mapped.view[s.data_offset : s.end], s, limits, temps, budget)
             for s in pending.layout.of_type(SectionType.RAMDISK)
         )
         mapped.release()  # headers were read; pages come back from the page cache on demand

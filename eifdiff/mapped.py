@@ -1,10 +1,16 @@
-"""Read-only memory maps of input files, streamed in windows with bounded resident memory."""
+"""Read-only memory maps of input files, streamed in windows with bounded resident memory.
+
+Resident memory is bounded in one place: every map of an input or of a decompressed ramdisk is
+registered here (`track`), whoever reads through a view says how much (`touched`), and every
+`RELEASE_EVERY` bytes read the pages of all registered maps are dropped (they come back from the
+page cache on demand). Parsers and differs take no callbacks for it."""
 
 from __future__ import annotations
 
 import contextlib
 import mmap
 import os
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -12,6 +18,32 @@ from eifdiff.errors import EifdiffError
 
 WINDOW = 2 << 20
 PAGE = mmap.PAGESIZE
+RELEASE_EVERY = 16 << 20
+FAULT_AROUND = 2 * 65536  # what touching one small object of a map may bring in, whatever its size
+
+_maps: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+_read = [0]
+
+
+def track(mm: mmap.mmap) -> mmap.mmap:
+    """Register a map whose resident pages `touched` may drop; returns it."""
+    _maps.add(mm)
+    return mm
+
+
+def touched(n: int) -> None:
+    """`n` bytes were read through mapped views; every `RELEASE_EVERY` bytes, drop the resident
+    pages of every registered map."""
+    _read[0] += n
+    if _read[0] > RELEASE_EVERY:
+        _read[0] = 0
+        release_all()
+
+
+def release_all() -> None:
+    for mm in list(_maps):
+        with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+            mm.madvise(mmap.MADV_DONTNEED)
 
 
 @dataclass
@@ -35,7 +67,7 @@ class MappedFile:
         mf = cls(name, fd, size)
         if size:
             try:
-                mf._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                mf._map = track(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
             except (OSError, ValueError) as exc:
                 os.close(fd)
                 raise EifdiffError(f"{name}: cannot map: {exc}") from None

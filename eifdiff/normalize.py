@@ -45,15 +45,13 @@ from eifdiff.formats.cpio import S_IFDIR, S_IFMT, CpioMember, iter_archive, memb
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.metadata import encode_metadata
 from eifdiff.load import Limits, LoadedImage, Piece, Ramdisk, load
-from eifdiff.mapped import WINDOW
+from eifdiff.mapped import WINDOW, touched
 from eifdiff.measure import measure_sections
 
 NAMES = ("mtime", "order", "owner", "inode", "mode", "gzip", "build-time")
 CPIO_LEVEL = frozenset({"mtime", "order", "owner", "inode", "mode"})
 DEFAULT_VALUES = {"mtime": "0", "mode": "022", "build-time": "1970-01-01T00:00:00+00:00"}
 FNAME, FCOMMENT, FHCRC = 0x08, 0x10, 0x02
-RELEASE_EVERY = 32 << 20
-MEASURE_RELEASE_EVERY = 8 << 20  # remedies measure both images at once, several times
 
 
 @dataclass(frozen=True)
@@ -393,20 +391,14 @@ def ramdisk_stream(r: Ramdisk, fixes: Sequence[Fix]) -> Stream | None:
     return stream_all
 
 
-def _releasing(part: Part, release: Callable[[], None]) -> Part:
-    """The same part, dropping the image's resident pages every `RELEASE_EVERY` bytes read."""
+def _counting(part: Part) -> Part:
+    """The same part, its bytes counted as read (`eifdiff.mapped.touched`) as they stream."""
     if part.stream is None:
         return part
     inner = part.chunks  # windows of at most WINDOW bytes, so releases come often enough
 
     def stream() -> Iterator[bytes | memoryview]:
-        n = 0
-        for chunk in inner():
-            yield chunk
-            n += len(chunk)
-            if n > RELEASE_EVERY:
-                release()
-                n = 0
+        return _counted(inner())
 
     return Part(part.size, stream=stream)
 
@@ -419,13 +411,12 @@ def normalized_sections(img: LoadedImage, fixes: Sequence[Fix]) -> list[tuple[Se
     for s in img.image.layout.sections:
         data = img.section_data(s)
         if s.type is SectionType.RAMDISK:
-            out.append((s.type, _releasing(ramdisk_part(ramdisks[s.index], fixes), img.release)))
+            out.append((s.type, _counting(ramdisk_part(ramdisks[s.index], fixes))))
         elif s.type is SectionType.METADATA and "build-time" in want and img.image.metadata:
             md = replace(img.image.metadata, build_time=want["build-time"] or "")
             out.append((s.type, Part.of_bytes(encode_metadata(md))))
         else:
-            out.append((s.type, _releasing(Part(len(data), stream=_fixed(data)),
-                                           img.release)))
+            out.append((s.type, _counting(Part(len(data), stream=_fixed(data)))))
     return out
 
 
@@ -459,7 +450,7 @@ def measure_normalized(img: LoadedImage, fixes: Sequence[Fix]) -> Normalized:
         if s.type in small:
             unmeasured.append(b"".join(bytes(c) for c in chunks))
         else:
-            sections.append((s.type, _dropping(chunks, img.release)))
+            sections.append((s.type, _counted(chunks)))
     pcrs = measure_sections(sections)
     if img.image.signature is not None:
         pcrs["PCR8"] = img.image.signature.pcr8
@@ -497,16 +488,11 @@ def _windows(data: memoryview) -> Iterator[memoryview]:
         yield data[pos : pos + WINDOW]
 
 
-def _dropping(chunks: Iterable[bytes | memoryview], release: Callable[[], None]
-              ) -> Iterator[bytes | memoryview]:
-    """The chunks, dropping the image's resident pages every `MEASURE_RELEASE_EVERY` bytes."""
-    n = 0
+def _counted(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """The chunks, each counted as read, so the image's resident pages stay bounded."""
     for chunk in chunks:
         yield chunk
-        n += len(chunk)
-        if n > MEASURE_RELEASE_EVERY:
-            release()
-            n = 0
+        touched(len(chunk))
 
 
 def normalize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str],

@@ -23,8 +23,6 @@ from eifdiff.load import LoadedImage
 from eifdiff.measure import sections_feeding
 from eifdiff.records import Divergence
 
-RELEASE_EVERY = 32 << 20
-
 
 @dataclass(frozen=True)
 class DiffResult:
@@ -44,19 +42,10 @@ def diff_ramdisk_pairs(a: LoadedImage, b: LoadedImage) -> DiffResult:
     rows: list[Divergence] = []
     anomalies: list[Anomaly] = []
     facts: list[RamdiskFacts] = []
-    budget = [0]
-
-    def read(n: int) -> None:  # keep resident memory bounded while payloads are compared
-        budget[0] += n
-        if budget[0] > RELEASE_EVERY:
-            a.release()
-            b.release()
-            budget[0] = 0
-
     for ra, rb in zip(a.ramdisks, b.ramdisks, strict=False):
-        if equal(ra.raw, rb.raw, read):
+        if equal(ra.raw, rb.raw):
             continue
-        found, problems, known = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()), read)
+        found, problems, known = diff_ramdisks(ra, rb, pcrs.get(ra.name, ()))
         rows += found
         anomalies += problems
         if known is not None:

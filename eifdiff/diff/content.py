@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 
 from eifdiff import rules as R
@@ -18,6 +18,7 @@ from eifdiff.formats.cpio import S_IFLNK, S_IFMT
 from eifdiff.formats.elf import ElfFacts, ElfSection, ToolchainComment, elf_facts, is_elf
 from eifdiff.formats.pyc import HEADER_SIZE as PYC_HEADER
 from eifdiff.formats.pyc import parse_pyc_header
+from eifdiff.mapped import touched
 from eifdiff.records import Divergence
 
 GZIP_ENTRY_LIMIT = 64 << 20  # decompress gzip entries up to this size to compare their content
@@ -64,8 +65,7 @@ def _at(data: memoryview, sec: ElfSection | None, text: str) -> int | None:
 class Explainer:
     """Turns one pair of differing entry payloads into rows; collects parse anomalies."""
 
-    def __init__(self, read: Callable[[int], None] = lambda n: None) -> None:
-        self.read = read  # told of bytes read, so the caller can drop resident pages
+    def __init__(self) -> None:
         self.anomalies: list[Anomaly] = []
 
     def explain(
@@ -107,9 +107,9 @@ class Explainer:
     def _content(self, at: Where, field: str, a: memoryview, b: memoryview, off_a: int,
                  off_b: int) -> Divergence:
         """A row spanning the first to the last differing byte of side a."""
-        first = first_difference(a, b, self.read)
+        first = first_difference(a, b)
         start = 0 if first is None else first
-        last = last_difference(a, b, self.read)[0] if len(a) == len(b) else len(a) - 1
+        last = last_difference(a, b)[0] if len(a) == len(b) else len(a) - 1
         return at.row(R.CPIO, field, f"{len(a)} bytes", f"{len(b)} bytes",
                       offset_a=off_a + start, offset_b=off_b + start,
                       length=max(last - start + 1, 0))
@@ -147,7 +147,7 @@ class Explainer:
         else:
             rows = approws.lockfile_rows(at, a, b)
         rows = rows or approws.path_rows(at, a, b, off_a, off_b)
-        self.read(len(a) + len(b))  # both payloads were read whole
+        touched(len(a) + len(b))  # both payloads were read whole
         return rows
 
     def _gzip(self, at: Where, a: memoryview, b: memoryview, off_a: int,

@@ -4,7 +4,7 @@ and each differing payload handed to the content explainer."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from eifdiff import rules as R
@@ -14,12 +14,12 @@ from eifdiff.diff.spans import equal, first_difference
 from eifdiff.errors import Anomaly
 from eifdiff.formats.cpio import FIELDS, S_IFMT
 from eifdiff.load import Member, Ramdisk
+from eifdiff.mapped import FAULT_AROUND, touched
 from eifdiff.records import Divergence
 
 _FIELDS = (R.UID, R.GID, R.MTIME, R.INO, R.NLINK, R.DEVMAJOR, R.DEVMINOR, R.RDEVMAJOR,
            R.RDEVMINOR)  # named as the CpioEntry attributes
 ORDER_EXAMPLES = 5
-FAULT_AROUND = 2 * 65536  # what touching one entry of each side may map, whatever its size
 
 
 def _field_offset(m: Member, name: str) -> int:
@@ -112,18 +112,16 @@ def _nlink_follows(ka: dict[Key, Member], kb: dict[Key, Member]) -> frozenset[Ke
 
 
 def diff_ramdisks(
-    ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...], read: Callable[[int], None] = lambda n: None,
+    ra: Ramdisk, rb: Ramdisk, pcrs: tuple[str, ...],
 ) -> tuple[list[Divergence], list[Anomaly], RamdiskFacts | None]:
     """All rows for one pair of ramdisks, the anomalies met while explaining content, and the
-    facts about both archives that tell derived rows from causes.
-
-    `read(n)` is told how many payload bytes each comparison read (for memory bounds)."""
+    facts about both archives that tell derived rows from causes."""
     rows: list[Divergence] = []
-    explainer = Explainer(read)
+    explainer = Explainer()
     here = Where(ra.name, pcrs)
-    rows += _compression_rows(ra, rb, here, read)
+    rows += _compression_rows(ra, rb, here)
     streams_equal = len(ra.pieces) == len(rb.pieces) and all(
-        equal(pa.view, pb.view, read) for pa, pb in zip(ra.pieces, rb.pieces, strict=True))
+        equal(pa.view, pb.view) for pa, pb in zip(ra.pieces, rb.pieces, strict=True))
     if streams_equal:
         return rows + _leftover_rows(ra, rb, here, rows), [], None
     ka, kb = _keyed(ra.members()), _keyed(rb.members())
@@ -140,14 +138,14 @@ def diff_ramdisks(
         m = kb[key]
         rows.append(_at(here, key, None, m).row(R.CPIO, R.ADDED, None, _describe(m),
                                                 offset_b=m.entry.header_offset))
-    link_rows, relinked = _hard_link_rows(here, ka, kb, read)
+    link_rows, relinked = _hard_link_rows(here, ka, kb)
     rows += link_rows
     for key, ma in ka.items():
         mb = kb.get(key)
         if mb is None:
             continue
-        read(FAULT_AROUND)  # the headers' pages, mapped a few pages at a time
-        same_data = key in relinked or equal(ma.data, mb.data, read)
+        touched(FAULT_AROUND)  # the headers' pages, mapped a few pages at a time
+        same_data = key in relinked or equal(ma.data, mb.data)
         if same_data and ma.header == mb.header:
             continue
         at = _at(here, key, ma, mb)
@@ -191,7 +189,7 @@ def _link_groups(keyed: dict[Key, Member]) -> dict[Key, tuple[Key, ...]]:
 
 
 def _hard_link_rows(here: Where, ka: dict[Key, Member], kb: dict[Key, Member],
-                    read: Callable[[int], None]) -> tuple[list[Divergence], set[Key]]:
+                    ) -> tuple[list[Divergence], set[Key]]:
     """A hard-link group whose payload sits on another of its names (newc writers store it on
     the last link they write, so it moves with the archive order) is one `ordering` row, not a
     content difference on each name. Returns the rows and the entries they explain."""
@@ -206,7 +204,7 @@ def _hard_link_rows(here: Where, ka: dict[Key, Member], kb: dict[Key, Member],
         if len(carrier_a) != 1 or len(carrier_b) != 1 or carrier_a == carrier_b:
             continue
         ma, mb = ka[carrier_a[0]], kb[carrier_b[0]]
-        if not equal(ma.data, mb.data, read):
+        if not equal(ma.data, mb.data):
             continue
         explained.update(group)
         rows.append(_at(here, group[0], ma, mb).row(
@@ -247,7 +245,7 @@ def _entry_rows(at: Where, ma: Member, mb: Member, explainer: Explainer,
 
 
 def _compression_rows(ra: Ramdisk, rb: Ramdisk, here: Where,
-                      read: Callable[[int], None]) -> list[Divergence]:
+                      ) -> list[Divergence]:
     out: list[Divergence] = []
     if ra.compressions != rb.compressions:
         out.append(here.row(R.COMPRESSION, R.FORMAT, "+".join(ra.compressions),
@@ -263,7 +261,7 @@ def _compression_rows(ra: Ramdisk, rb: Ramdisk, here: Where,
             header_rows = list(gzip_header_rows(here, R.COMPRESSION, pa.gzip, pb.gzip,
                                                 pa.offset, pb.offset, part))
             out += header_rows
-        if equal(pa.view, pb.view, read):
+        if equal(pa.view, pb.view):
             # same content: whatever else differs in the compressed bytes is the compressor's
             skip = pa.gzip.header_size if pa.gzip else 0
             skip_b = pb.gzip.header_size if pb.gzip else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from eifdiff.mapped import touched
 
 STEP = 1 << 20
 
@@ -19,28 +19,27 @@ def same(x: memoryview, y: memoryview) -> bool:
     return x[n8:] == y[n8:]
 
 
-def equal(x: memoryview, y: memoryview, read: Callable[[int], None] = lambda n: None) -> bool:
-    """Whether two views hold the same bytes, compared in windows; `read(n)` hears of every
-    window so the caller can keep resident memory bounded."""
+def equal(x: memoryview, y: memoryview) -> bool:
+    """Whether two views hold the same bytes, compared in windows (each counted as read, so
+    resident memory stays bounded)."""
     if len(x) != len(y):
         return False
     for pos in range(0, len(x), STEP * 4):
         n = min(STEP * 4, len(x) - pos)
-        read(2 * n)
+        touched(2 * n)
         if not same(x[pos : pos + n], y[pos : pos + n]):
             return False
     return True
 
 
-def first_difference(x: memoryview, y: memoryview,
-                     read: Callable[[int], None] = lambda n: None) -> int | None:
+def first_difference(x: memoryview, y: memoryview) -> int | None:
     """Offset of the first differing byte (the shorter length when one is a prefix; None when
     equal)."""
     n = min(len(x), len(y))
     for pos in range(0, n, STEP):
         stop = min(pos + STEP, n)
         a, b = x[pos:stop], y[pos:stop]
-        read(2 * (stop - pos))
+        touched(2 * (stop - pos))
         if not same(a, b):
             lo, hi = 0, len(a)
             while hi - lo > 64:
@@ -53,8 +52,7 @@ def first_difference(x: memoryview, y: memoryview,
     return None if len(x) == len(y) else n
 
 
-def last_difference(x: memoryview, y: memoryview,
-                    read: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
+def last_difference(x: memoryview, y: memoryview) -> tuple[int, int]:
     """Offsets in x and in y of the last differing byte, aligning both views at their ends
     (-1, -1 when one is a suffix of the other)."""
     n = min(len(x), len(y))
@@ -63,7 +61,7 @@ def last_difference(x: memoryview, y: memoryview,
         step = min(STEP, n - k)
         a = x[len(x) - k - step : len(x) - k]
         b = y[len(y) - k - step : len(y) - k]
-        read(2 * step)
+        touched(2 * step)
         if same(a, b):
             k += step
             continue

@@ -11,12 +11,13 @@ from __future__ import annotations
 import itertools
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import overload
 
 from eifdiff.errors import Anomaly
+from eifdiff.mapped import touched
 
 MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"
@@ -28,7 +29,7 @@ FIELDS = (
     "devmajor", "devminor", "rdevmajor", "rdevminor", "namesize", "check",
 )
 MAX_NAME_SIZE = 4096  # PATH_MAX, as the kernel's initramfs unpacker enforces
-RELEASE_EVERY = 32 << 20
+WALKED = 1 << 20  # the walk is counted as read in steps of this many bytes
 MAX_ENTRIES = 150_000  # per image (eifdiff.load shares both between an image's archives)
 MAX_NAME_BYTES = 16 << 20
 
@@ -270,8 +271,7 @@ def data_checksum(data: bytes | memoryview) -> int:
 
 def read_archive(
     buf: bytes | memoryview, *, base: int = 0, path: str = "ramdisk", verify_check: bool = True,
-    stop_at_foreign: bool = False, release: Callable[[], None] | None = None,
-    stream: str | None = None, max_entries: int = MAX_ENTRIES,
+    stop_at_foreign: bool = False, stream: str | None = None, max_entries: int = MAX_ENTRIES,
     max_name_bytes: int = MAX_NAME_BYTES, entries_before: int = 0, names_before: int = 0,
 ) -> CpioArchive:
     """Read every entry of one or more concatenated newc archives in `buf`.
@@ -280,8 +280,8 @@ def read_archive(
     an `Anomaly` naming the section `path` and the offset (in the decompressed `stream` when
     given, else absolute); entries read before it are kept. With
     `stop_at_foreign`, data after a trailer that is not another archive (say, a compressed
-    archive that follows) ends the read quietly; `end` then points at it. `release` is called
-    after every `RELEASE_EVERY` bytes walked, so a mapped buffer can drop its resident pages.
+    archive that follows) ends the read quietly; `end` then points at it. The walk is counted
+    as read (`eifdiff.mapped.touched`), so a mapped buffer's resident pages stay bounded.
     At most `max_entries` entries (trailers not counted), with names of at most
     `max_name_bytes` bytes together, are read, counting `entries_before` entries and
     `names_before` name bytes read elsewhere (other archives of the image); one more is an
@@ -297,8 +297,8 @@ def read_archive(
     seg_start = 0
     released = 0
     while True:
-        if release is not None and pos - released > RELEASE_EVERY:
-            release()
+        if pos - released > WALKED:
+            touched(pos - released)
             released = pos
         if pos + HEADER_SIZE > size:
             anomalies.append(Anomaly(path, "archive ends without a TRAILER!!! entry",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from eifdiff.mapped import FAULT_AROUND, touched
 from eifdiff.packages import apk, dpkg, golang, npm, python, rpm
 from eifdiff.packages.model import Buffer, Package, PackageChange
 
@@ -41,23 +42,17 @@ def _root_of(name: str, roots: Iterable[str]) -> str:
     return max((r for r in roots if name.startswith(r)), key=len, default="")
 
 
-# files whose first bytes were read between two page releases: each read maps up to 64 KiB
-# (the kernel maps pages around a fault), so 256 of them keep at most 16 MiB resident
-RELEASE_EVERY = 256
-
-
 def _may_run(name: str, mode: int) -> bool:
     return bool(mode & 0o111) or "bin/" in name
 
 
-def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> list[Package]:
-    """The packages one ramdisk records, walking its members once; `release` is called every
-    `RELEASE_EVERY` files read, so the image can drop the pages that brought in."""
+def ramdisk_packages(rd: Ramdisk) -> list[Package]:
+    """The packages one ramdisk records, walking its members once (each file whose first bytes
+    are read counts as the pages a fault brings in, so resident memory stays bounded)."""
     groups: dict[tuple[ModuleType, str], dict[str, Buffer]] = defaultdict(dict)
     py_files: dict[str, Buffer] = {}
     npm_files: dict[str, Buffer] = {}
     binaries = []
-    checked = 0
     for m in rd.members():
         e = m.entry
         if (e.mode & 0o170000) != 0o100000 or not e.filesize:
@@ -66,9 +61,7 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
         if not any(hint in name for hint in _HINTS):
             # Go binaries are executables (or lie in a bin folder); their first bytes say ELF
             if _may_run(name, e.mode) and 64 <= e.filesize <= golang.MAX_BINARY:
-                checked += 1
-                if release is not None and checked % RELEASE_EVERY == 0:
-                    release()
+                touched(FAULT_AROUND)
                 if bytes(m.data[:4]) == golang.ELF_MAGIC:
                     binaries.append(m)
             continue
@@ -104,7 +97,7 @@ def ramdisk_packages(rd: Ramdisk, release: Callable[[], None] | None = None) -> 
 
 def inventory(image: LoadedImage) -> list[Package]:
     """Every package of every ramdisk, sorted by ramdisk, ecosystem, name, version, source."""
-    out = [p for rd in image.ramdisks for p in ramdisk_packages(rd, image.release)]
+    out = [p for rd in image.ramdisks for p in ramdisk_packages(rd)]
     return sorted(out, key=lambda p: (p.ramdisk, p.ecosystem, p.name, p.version, p.source))
 
 
