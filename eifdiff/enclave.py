@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from eifdiff.blobs import KnownBlob, blob_set_change, identify, identify_cmdline
 from eifdiff.consistency import ConsistencyWarning, Part, check
-from eifdiff.errors import Anomaly, FormatError
+from eifdiff.errors import Anomaly, FormatError, display_path
 from eifdiff.formats.bzimage import KernelImage, parse_setup_header, read_kernel
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.elf import ElfFacts, elf_facts, is_elf
@@ -31,14 +31,21 @@ MAX_PART_SIZE = 64 << 20  # an init or a module larger than this is not read
 
 @dataclass(frozen=True, slots=True)
 class BootPart:
-    """An `init` or a kernel module (`*.ko`) in a ramdisk: where, what, and which blob it is."""
+    """An `init` or a kernel module (`*.ko`) in a ramdisk: where (`section`, `entry`), what,
+    and which blob it is."""
 
-    path: str
+    section: str
+    entry: str
     role: str
     sha256: str
     elf: ElfFacts | None
     blob: KnownBlob | None
     error: str | None = None  # why a file with the ELF magic could not be read
+
+    @property
+    def path(self) -> str:
+        """For display only."""
+        return display_path(self.section, self.entry)
 
     @property
     def arch(self) -> str | None:
@@ -75,7 +82,7 @@ class EnclaveLayer:
         """(role, sha256, match) for the kernel and each boot part (role: its name), for
         `blobs.blob_set_change`."""
         return (("kernel", self.kernel_sha256, self.kernel_blob),
-                *((p.path.split(":", 1)[-1], p.sha256, p.blob) for p in self.parts))
+                *((p.entry, p.sha256, p.blob) for p in self.parts))
 
 
 def _role(name: str) -> str | None:
@@ -97,7 +104,6 @@ def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> list[BootPart]:
             role = _role(e.name)
             if role is None or e.kind != "file" or e.filesize > MAX_PART_SIZE:
                 continue
-            path = f"ramdisk[{index}]:{e.name}"
             data = m.data
             digest = hashlib.sha256(data).hexdigest()
             facts = error = None
@@ -106,8 +112,8 @@ def boot_parts(ramdisks: Iterable[tuple[int, Ramdisk]]) -> list[BootPart]:
                     facts = elf_facts(data)
                 except FormatError as exc:
                     error = exc.detail
-            parts.append(BootPart(path, role, digest, facts, identify(data, sha256=digest),
-                                  error))
+            parts.append(BootPart(f"ramdisk[{index}]", e.name, role, digest, facts,
+                                  identify(data, sha256=digest), error))
     return parts
 
 
@@ -206,7 +212,7 @@ def pcr1_findings(a: LoadedImage, b: LoadedImage, divergences: tuple[Divergence,
     change = blob_set_change(la.blobs(), lb.blobs())
     if change is None:
         return warned, divergences
-    parts = {tuple(p.path.split(":", 1)) for p in (*la.parts, *lb.parts)}
+    parts = {(p.section, p.entry) for p in (*la.parts, *lb.parts)}
     out = tuple(replace(d, hint=f"{change.summary}. {d.hint}")
                 if (d.section, d.entry) in parts or d.section in ("kernel", "cmdline") else d
                 for d in divergences)
