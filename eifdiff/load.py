@@ -135,7 +135,7 @@ class Ramdisk:
 
     def members(self) -> Iterator[Member]:
         for p in self.pieces:
-            for i in p.archive.members.index:
+            for i in p.archive.members.positions:
                 yield Member(p, i)
 
 

@@ -304,7 +304,7 @@ def _segments_of(piece: Piece) -> list[_Source]:
     from its entry table."""
     table = piece.archive.entries
     positions: list[array[int]] = []
-    for i in piece.archive.members.index:
+    for i in piece.archive.members.positions:
         seg = table.segment(i)
         while len(positions) <= seg:
             positions.append(array("I"))

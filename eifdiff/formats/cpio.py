@@ -163,9 +163,7 @@ class EntryTable(Sequence[CpioEntry]):
             yield self._entry(i)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, tuple | list | EntryTable | MemberView):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return _equal_entries(self, other)
 
     __hash__ = object.__hash__
 
@@ -173,20 +171,25 @@ class EntryTable(Sequence[CpioEntry]):
         return f"<EntryTable of {len(self)} entries>"
 
 
+def _equal_entries(self: Sequence[CpioEntry], other: object) -> bool:
+    """Entry sequences compare equal entry by entry (tables, views, tuples and lists alike)."""
+    if not isinstance(other, tuple | list | EntryTable | MemberView):
+        return NotImplemented
+    return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+
 class MemberView(Sequence[CpioEntry]):
     """The entries of a table that are not trailers, by position (made on demand)."""
 
-    __slots__ = ("index", "table")
-    # the positions of the members in `table`; the name hides `Sequence.index` (callers read it
-    # by this name: renaming it to `positions` is left for after the normalize.py rework)
-    index: array[int]  # type: ignore[assignment]
+    __slots__ = ("positions", "table")
+    positions: array[int]  # where the members are in `table`
 
     def __init__(self, table: EntryTable) -> None:
         self.table = table
-        self.index = array("I", (i for i in range(len(table)) if not table.is_trailer(i)))
+        self.positions = array("I", (i for i in range(len(table)) if not table.is_trailer(i)))
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.positions)
 
     @overload
     def __getitem__(self, i: int) -> CpioEntry: ...
@@ -196,18 +199,14 @@ class MemberView(Sequence[CpioEntry]):
 
     def __getitem__(self, i: int | slice) -> CpioEntry | tuple[CpioEntry, ...]:
         if isinstance(i, slice):
-            return tuple(self.table[j] for j in self.index[i])
-        return self.table[self.index[i]]
+            return tuple(self.table[j] for j in self.positions[i])
+        return self.table[self.positions[i]]
 
     def __iter__(self) -> Iterator[CpioEntry]:
-        for j in self.index:
+        for j in self.positions:
             yield self.table[j]
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, tuple | list | EntryTable | MemberView):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
+    __eq__ = _equal_entries
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
