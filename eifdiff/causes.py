@@ -74,6 +74,10 @@ def _dir(name: str, depth: int = 3) -> str:
     return "/".join(parent.split("/")[:depth]) if parent else "."
 
 
+def _under(folder: str) -> str:
+    return "at the top level" if folder == "." else f"under {folder}/"
+
+
 def _duration(seconds: float) -> str:
     s = abs(seconds)
     if s < 120:
@@ -219,13 +223,13 @@ def _root_cause(bucket: Bucket, rows: list[Divergence], derived: int,
                     f"their {_counts(categories)} rows follows from it")
         facts = {"dir_a": dir_a, "dir_b": dir_b}
     elif kind in ("added", "removed"):
-        title = f"{n:,} {'entries' if n != 1 else 'entry'} {kind} under {bucket[2]}/ " \
+        title = f"{n:,} {'entries' if n != 1 else 'entry'} {kind} {_under(bucket[2])} " \
                 f"in {where}"
         evidence = ", ".join(entries[:EXAMPLES]) + (" …" if n > EXAMPLES else "")
     elif kind == "content":
-        title = (f"{n:,} file{'s' if n != 1 else ''} with other content under {bucket[2]}/ "
+        title = (f"{n:,} file{'s' if n != 1 else ''} with other content {_under(bucket[2])} "
                  f"in {where}")
-        evidence = "; ".join(f"{d.entry}: {d.field}, {d.shown_a} → {d.shown_b}"
+        evidence = "; ".join(f"{d.path}: {d.field}, {d.shown_a} → {d.shown_b}"
                              for d in rows[:3]) + (" …" if len(rows) > 3 else "")
     elif kind in ("owner", "mode"):
         patterns = Counter((d.field, d.shown_a, d.shown_b) for d in rows)
