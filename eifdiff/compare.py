@@ -120,6 +120,8 @@ def _remaining_after(a: LoadedImage, b: LoadedImage, rows: Sequence[Divergence],
     applied for real: the normalized images are written to a private temporary folder and
     compared."""
     from eifdiff.build import write_sections
+    from eifdiff.causes import find_root_causes
+    from eifdiff.diff import diff_images
     from eifdiff.normalize import normalized_sections, parse_fixes
     from eifdiff.remedies import remaining_rows
     from eifdiff.rules import rule
@@ -136,9 +138,10 @@ def _remaining_after(a: LoadedImage, b: LoadedImage, rows: Sequence[Divergence],
             path = Path(tmp) / f"{side}.eif"
             write_sections(path, normalized_sections(img, fixes), img.image.layout.header.arch)
             paths.append(path)
-        with open_pair(*paths) as (na, nb):
-            report = compare_loaded(na, nb, remedies=False)
-    return remaining_rows(report.divergences)
+        with open_pair(*paths, measure=False) as (na, nb):  # its PCRs are known: only rows
+            found = diff_images(na, nb)
+            rows, _ = find_root_causes(found.divergences, found.ramdisks)
+    return remaining_rows(rows)
 
 
 def _entry_key(d: Divergence) -> tuple[str, str] | None:
@@ -197,14 +200,15 @@ def _packages(pa: list[Package], pb: list[Package], divergences: tuple[Divergenc
 
 @contextlib.contextmanager
 def open_pair(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *,
-              limits: Limits | None = None) -> Iterator[tuple[LoadedImage, LoadedImage]]:
+              limits: Limits | None = None, measure: bool = True
+              ) -> Iterator[tuple[LoadedImage, LoadedImage]]:
     """Open both files and keep them open for the `with` block; a damaged container raises
     `EifdiffError` and leaves nothing open. Both measurements start (their workers fork) before
     any thread does; then both files' ramdisks are read at once, on both cores."""
     limits = limits or Limits()  # one decompression budget for the pair
-    pa = begin(path_a)
+    pa = begin(path_a, measure=measure)
     try:
-        pb = begin(path_b)
+        pb = begin(path_b, measure=measure)
     except BaseException:
         abandon(pa)
         raise

@@ -141,11 +141,18 @@ class PendingImage:
     digests: Callable[[], Digests]
 
 
-def start_image(mapped: MappedFile, *, sha256: bool = False, background: bool = True
-                ) -> PendingImage:
+UNMEASURED = Digests(b"", b"", b"", 0, None)
+
+
+def start_image(mapped: MappedFile, *, sha256: bool = False, background: bool = True,
+                measure: bool = True) -> PendingImage:
     """Check the container and start measuring it (and hashing the file when `sha256`);
-    `background` when the caller has other work meanwhile (see `start_measure`)."""
+    `background` when the caller has other work meanwhile (see `start_measure`). Without
+    `measure` nothing is hashed: for a caller that wants only the rows of a comparison (the
+    PCRs, CRC check and signature check of such an image mean nothing)."""
     layout = parse_layout(mapped.view, mapped.path)
+    if not measure:
+        return PendingImage(mapped, layout, lambda: UNMEASURED)
     return PendingImage(mapped, layout,
                         start_measure(mapped, layout, sha256=sha256, background=background))
 

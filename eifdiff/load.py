@@ -413,12 +413,13 @@ def load_ramdisk(
     return Ramdisk(section, view, tuple(pieces), tuple(anomalies))
 
 
-def begin(path: str | os.PathLike[str]) -> PendingImage:
+def begin(path: str | os.PathLike[str], *, measure: bool = True) -> PendingImage:
     """Map and check the EIF and start measuring it: the measurement forks its workers here, so
-    call it before starting threads of your own (`finish` may then run in a thread)."""
+    call it before starting threads of your own (`finish` may then run in a thread). Without
+    `measure`, only the rows of a comparison will be right (see `image.start_image`)."""
     mapped = MappedFile.open(path)
     try:
-        return start_image(mapped, sha256=True)
+        return start_image(mapped, sha256=True, measure=measure)
     except BaseException:
         mapped.close()
         raise
