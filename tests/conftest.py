@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import eifdiff.blobs
+from eifdiff.blobs import Catalog
+from tests.boot_blobs import BootBlobs, catalog_with
+from tests.boot_blobs import build as build_boot_blobs
 from tests.helpers import CliBatch, Vector, require_vectors, vector_index, vector_names
 
 
@@ -72,3 +76,17 @@ def vector_cli(vectors_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
                          cwd=v.root)
     yield batch
     batch.close()
+
+
+@pytest.fixture(scope="session")
+def boot_blobs(tmp_path_factory: pytest.TempPathFactory) -> BootBlobs:
+    """nitro-cli `init` and `nsm.ko` stand-ins, compiled once per session."""
+    return build_boot_blobs(tmp_path_factory.mktemp("boot-blobs"))
+
+
+@pytest.fixture
+def blob_catalog(boot_blobs: BootBlobs, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """The blob catalog with the stand-ins in place of the published files they imitate."""
+    cat = catalog_with(boot_blobs)
+    monkeypatch.setattr(eifdiff.blobs, "catalog", lambda: cat)
+    return cat

@@ -1,11 +1,10 @@
 """eifdiff.formats.elf: notes read by owner, `.comment` toolchains, `.modinfo` keys, `__versions`,
-on synthetic ELF files and on real nitro-cli blobs (samples/aws-blobs)."""
+on synthetic ELF files and on compiled stand-ins for nitro-cli's blobs (tests/boot_blobs.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +19,7 @@ from eifdiff.formats.elf import (
     parse_versions,
 )
 from eifdiff.formats.kernel import parse_version
-
-BLOBS = Path(__file__).resolve().parents[2] / "samples" / "aws-blobs"
+from tests.boot_blobs import BootBlobs
 
 
 def note(owner: bytes, ntype: int, desc: bytes, align: int = 4) -> bytes:
@@ -143,10 +141,10 @@ def test_modinfo_and_versions() -> None:
     assert [(v.symbol, v.crc) for v in got] == [("module_layout", 0x1234ABCD), ("printk", 1)]
 
 
-def test_real_init_pure_rebuild() -> None:
-    """Two nitro-cli `init` builds that differ only in the 20 bytes of their GNU build-id."""
-    a = (BLOBS / "init-2021-12").read_bytes()
-    b = (BLOBS / "init-2022-02").read_bytes()
+def test_init_pure_rebuild(boot_blobs: BootBlobs) -> None:
+    """Two `init` builds that differ only in the 20 bytes of their GNU build-id."""
+    a, b = boot_blobs["init-2021-12"], boot_blobs["init-2022-02"]
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) > 0
     fa, fb = elf_facts(a), elf_facts(b)
     assert fa.build_id == "bc037dbce97236ca52748950b98a767188a39332"
     assert fb.build_id == "aa942fa284918fdd64ea861537c9198839256693"
@@ -158,15 +156,17 @@ def test_real_init_pure_rebuild() -> None:
     assert a[:at] == b[:at] and a[at + 20 :] == b[at + 20 :]
     stap = [n for n in fa.notes if n.owner == "stapsdt"]
     assert stap and all(n.type == 3 and n.kind == "stapsdt" for n in stap)
-    assert "libc:setjmp" in {n.value for n in stap}
+    assert [n.value for n in stap] == ["libc:setjmp", "libc:longjmp"]
+    # read without its owner, a stapsdt note (type 3 too) would give other bytes as build-id
+    assert all(a[n.desc_offset : n.desc_offset + 20].hex() != fa.build_id for n in stap)
     assert fa.arch == "x86_64"
     assert [(t.tool, t.version, t.release) for t in fa.compilers] == [
         ("GCC", "7.3.1", "Red Hat 7.3.1-13")]
 
 
-def test_real_nsm_ko_vermagic_change() -> None:
-    fa = elf_facts((BLOBS / "nsm-2021-10.ko").read_bytes())
-    fb = elf_facts((BLOBS / "nsm-2022-02.ko").read_bytes())
+def test_nsm_ko_vermagic_change(boot_blobs: BootBlobs) -> None:
+    fa = elf_facts(boot_blobs["nsm-2021-10.ko"])
+    fb = elf_facts(boot_blobs["nsm-2022-02.ko"])
     assert fa.module is not None and fb.module is not None
     assert fa.module.vermagic == "4.14.246-198.474.amzn2.x86_64 SMP mod_unload modversions "
     assert fb.module.vermagic == "4.14.256-209.484.amzn2.x86_64 SMP mod_unload modversions "
@@ -179,7 +179,9 @@ def test_real_nsm_ko_vermagic_change() -> None:
     assert [v.symbol for v in fa.versions] == [v.symbol for v in fb.versions]
     assert fa.versions[0].symbol == "module_layout"
     assert fa.versions[0].crc != fb.versions[0].crc
+    assert sum(p.crc != q.crc for p, q in zip(fa.versions, fb.versions, strict=True)) == 11
     assert fa.build_id != fb.build_id and fa.build_id is not None
+    assert fa.build_id_note is not None and fa.build_id_note.section == ".note.gnu.build-id"
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
