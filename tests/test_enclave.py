@@ -1,10 +1,11 @@
-"""eifdiff.enclave and `eifdiff describe` on EIFs holding a synthesised kernel and the real
-nitro-cli `init` and `nsm.ko` blobs: the kernel read down to its vmlinux, blobs identified,
-consistency warnings."""
+"""eifdiff.enclave and `eifdiff describe` on EIFs holding a synthesised kernel and compiled
+stand-ins for nitro-cli's `init` and `nsm.ko` (tests/boot_blobs.py, identified through a test
+catalog): the kernel read down to its vmlinux, blobs identified, consistency warnings."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,18 +15,22 @@ from eifdiff.enclave import layer_of, open_bootstrap
 from eifdiff.formats.cpio import CpioMember, write_archive
 from eifdiff.formats.eif import SectionType, write_eif
 from eifdiff.formats.metadata import encode_metadata
+from tests.boot_blobs import BootBlobs
 from tests.formats.test_bzimage import make_kernel
-from tests.helpers import run_cli, small_metadata
+from tests.helpers import cli, run_cli, small_metadata
 
-BLOBS = Path(__file__).resolve().parent.parent / "samples" / "aws-blobs"
 CMDLINE = b"reboot=k panic=30 pci=off nomodules console=ttyS0"
 
 
-def bootstrap(init: str = "init-2022-02", module: bytes | None = None) -> bytes:
-    ko = module if module is not None else (BLOBS / "nsm-2022-02.ko").read_bytes()
-    return write_archive([CpioMember("dev", mode=0o040755), CpioMember("init",
-                          (BLOBS / init).read_bytes(), mode=0o100755),
-                          CpioMember("nsm.ko", ko)])
+@pytest.fixture
+def bootstrap(boot_blobs: BootBlobs, blob_catalog: object) -> Callable[..., bytes]:
+    """nitro-cli's bootstrap ramdisk with the stand-ins (`module` replaces nsm.ko's bytes)."""
+    def make(init: str = "init-2022-02", module: bytes | None = None) -> bytes:
+        ko = module if module is not None else boot_blobs["nsm-2022-02.ko"]
+        return write_archive([CpioMember("dev", mode=0o040755),
+                              CpioMember("init", boot_blobs[init], mode=0o100755),
+                              CpioMember("nsm.ko", ko)])
+    return make
 
 
 def eif(path: Path, kernel: bytes, ramdisk0: bytes, *, arch: str = "x86_64") -> Path:
@@ -43,7 +48,8 @@ def kernel_61() -> bytes:
     return mk.make_bzimage(mk.make_vmlinux(build_id=bytes(range(20))), compression="xz")
 
 
-def test_61_kernel_with_414_module_is_warned(tmp_path: Path, kernel_61: bytes) -> None:
+def test_61_kernel_with_414_module_is_warned(tmp_path: Path, kernel_61: bytes,
+        bootstrap: Callable[..., bytes]) -> None:
     path = eif(tmp_path / "x.eif", kernel_61, bootstrap())
     with open_bootstrap(path) as loaded:
         assert len(loaded.ramdisks) == 1  # the user ramdisk is not read
@@ -68,11 +74,13 @@ def test_61_kernel_with_414_module_is_warned(tmp_path: Path, kernel_61: bytes) -
     assert layer.blobs()[1] == ("init", init.sha256, init.blob)
 
 
-def test_describe_cli_json_and_text(tmp_path: Path, kernel_61: bytes) -> None:
+def test_describe_cli_json_and_text(tmp_path: Path, kernel_61: bytes,
+        bootstrap: Callable[..., bytes]) -> None:
     path = eif(tmp_path / "x.eif", kernel_61, bootstrap())
-    proc = run_cli("describe", path, "--json")
-    assert proc.returncode == 0 and proc.stderr == ""
-    doc = json.loads(proc.stdout)["eifdiff"]
+    # in this process, where the test catalog names the stand-ins
+    code, out, err = cli("describe", path, "--json")
+    assert code == 0 and err == ""
+    doc = json.loads(out)["eifdiff"]
     k = doc["Kernel"]
     assert (k["format"], k["arch"], k["compression"], k["vmlinux_build_id"]) == (
         "bzImage", "x86_64", "xz", bytes(range(20)).hex())
@@ -88,7 +96,7 @@ def test_describe_cli_json_and_text(tmp_path: Path, kernel_61: bytes) -> None:
     assert [(w["kind"], w["found"], w["expected"]) for w in doc["Warnings"]] == [
         ("module-release", "4.14.256-209.484.amzn2.x86_64", "6.1.0-47-cloud-amd64")]
     assert doc["Anomalies"] == []
-    text = run_cli("describe", path).stdout
+    text = cli("describe", path)[1]
     assert "ramdisk[0]:init: x86_64; init: nitro-cli x86_64 blob of 2022-02 (v1.2.0 to " \
         "v1.3.0)" in text
     assert "WARNING ramdisk[0]:nsm.ko: module built for kernel 4.14.256-209.484.amzn2.x86_64" \
@@ -96,7 +104,8 @@ def test_describe_cli_json_and_text(tmp_path: Path, kernel_61: bytes) -> None:
     assert "build-id 000102030405060708090a0b0c0d0e0f10111213" in text
 
 
-def test_matching_kernel_and_module_give_no_warning(tmp_path: Path) -> None:
+def test_matching_kernel_and_module_give_no_warning(tmp_path: Path,
+        bootstrap: Callable[..., bytes]) -> None:
     mk = make_kernel()
     kernel = mk.make_bzimage(mk.make_vmlinux(
         release="4.14.256-209.484.amzn2.x86_64", builder="mockbuild@build-a",
@@ -109,7 +118,8 @@ def test_matching_kernel_and_module_give_no_warning(tmp_path: Path) -> None:
     assert layer.kernel.banner.compiler.startswith("gcc version 7.3.1")
 
 
-def test_arm64_kernel_in_an_x86_image(tmp_path: Path) -> None:
+def test_arm64_kernel_in_an_x86_image(tmp_path: Path,
+        bootstrap: Callable[..., bytes]) -> None:
     mk = make_kernel()
     image = bytearray(0x4000)
     image[0x38:0x3C] = b"ARM\x64"
@@ -125,10 +135,11 @@ def test_arm64_kernel_in_an_x86_image(tmp_path: Path) -> None:
     assert "WARNING kernel: aarch64 kernel in an x86_64 image" in text
 
 
-def test_unreadable_kernel_and_damaged_module(tmp_path: Path, kernel_61: bytes) -> None:
+def test_unreadable_kernel_and_damaged_module(tmp_path: Path, kernel_61: bytes,
+        bootstrap: Callable[..., bytes], boot_blobs: BootBlobs) -> None:
     mk = make_kernel()
     lzo = mk.make_bzimage(mk.make_vmlinux(), compression="lzo")
-    ko = (BLOBS / "nsm-2022-02.ko").read_bytes()
+    ko = boot_blobs["nsm-2022-02.ko"]
     broken = ko[:64] + b"\xff" * 200  # section headers now point past the end
     path = eif(tmp_path / "x.eif", lzo, bootstrap(module=broken))
     with open_bootstrap(path) as loaded:
@@ -155,7 +166,8 @@ def test_unreadable_kernel_and_damaged_module(tmp_path: Path, kernel_61: bytes) 
         ("module-release", "6.1.0-47-cloud-amd64")]
 
 
-def test_terminal_text_is_escaped(tmp_path: Path) -> None:
+def test_terminal_text_is_escaped(tmp_path: Path,
+        bootstrap: Callable[..., bytes]) -> None:
     mk = make_kernel()
     kernel = mk.make_bzimage(mk.make_vmlinux(builder="a\x1b[31m@b"), version="6.1 (x) #1")
     with open_bootstrap(eif(tmp_path / "x.eif", kernel, bootstrap())) as loaded:

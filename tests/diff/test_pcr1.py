@@ -1,11 +1,14 @@
-"""The enclave's own layer (PCR1) in comparisons: real nitro-cli `init` and `nsm.ko` builds
-(eifdiff.diff.content), consistency warnings in every report and nitro-cli blob sets named
+"""The enclave's own layer (PCR1) in comparisons: two builds each of stand-ins for nitro-cli's
+`init` and `nsm.ko` (tests/boot_blobs.py, named through a test catalog; eifdiff.diff.content),
+consistency warnings in every report and nitro-cli blob sets named
 (eifdiff.enclave.pcr1_findings). Kernels: tests/diff/test_vmlinux.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from eifdiff.compare import compare_files
 from eifdiff.escape import markdown
@@ -16,17 +19,26 @@ from eifdiff.report.html import report_html
 from eifdiff.report.markdown import report_markdown
 from eifdiff.report.model import Report
 from eifdiff.report.text import report_text
+from tests.boot_blobs import BootBlobs
 from tests.formats.test_bzimage import make_kernel
 from tests.helpers import run_cli, small_metadata
 
-BLOBS = Path(__file__).resolve().parents[2] / "samples" / "aws-blobs"
 KERNEL_414 = "4.14.256-209.484.amzn2.x86_64"
 VERMAGIC_246 = "4.14.246-198.474.amzn2.x86_64 SMP mod_unload modversions "
 VERMAGIC_256 = "4.14.256-209.484.amzn2.x86_64 SMP mod_unload modversions "
 
 
+BLOBS: dict[str, bytes] = {}
+
+
+@pytest.fixture(autouse=True)
+def _stand_ins(boot_blobs: BootBlobs, blob_catalog: object) -> None:
+    """Every test here reads the stand-ins, identified through the test catalog."""
+    BLOBS.update(boot_blobs.files)
+
+
 def blob(name: str) -> bytes:
-    return (BLOBS / name).read_bytes()
+    return BLOBS[name]
 
 
 def kernel_414() -> bytes:
