@@ -6,10 +6,15 @@ what the archive has with `apt-cache search linux-image-6.1.0 | grep cloud-amd64
 `/boot/vmlinuz-*` with `dpkg-deb -x`, and prints what eifdiff reads from each: setup header,
 payload compression, the vmlinux's build-id, the banner's parts, the embedded config and
 built-in initramfs, then which of these differ. With `--eif`, it also wraps each kernel in an
-EIF with nitro-cli's real `init` and `nsm.ko` (samples/aws-blobs), runs `eifdiff describe` on
-each (the 4.14 module beside a 6.1 kernel is warned about) and `eifdiff` on the pair.
+EIF with nitro-cli's `init` and `nsm.ko`, runs `eifdiff describe` on each (the 4.14 module
+beside a 6.1 kernel is warned about) and `eifdiff` on the pair. The published `init` and
+`nsm.ko` of nitro-cli v1.2.0 are read at run time from `--blobs-git`, a git directory of
+aws-nitro-enclaves-cli (nothing of it is kept in this repository); without it, the stand-ins of
+scripts/make_boot_blobs.py are compiled (gcc) and used, which describe cannot name as nitro-cli
+blobs.
 
     .venv/bin/python bench/kernel_trial.py [--work DIR] [--abi 6.1.0-47 --abi 6.1.0-50] [--eif]
+        [--blobs-git GIT_DIR]
 
 Needs network access and Debian's apt (or a `--work` folder where the .deb files already are).
 Output recorded in bench/kernel_trial.md.
@@ -76,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="/tmp/eifdiff-kernel-trial")
     ap.add_argument("--abi", action="append")
     ap.add_argument("--eif", action="store_true", help="also describe EIFs built around them")
+    ap.add_argument("--blobs-git", type=Path, help="git directory of aws-nitro-enclaves-cli "
+                    "to take init and nsm.ko from (default: compiled stand-ins)")
     args = ap.parse_args(argv)
     abis = args.abi or ["6.1.0-47", "6.1.0-50"]
     work = Path(args.work)
@@ -100,20 +107,39 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"- {key}: {fa[key]!r} -> {fb.get(key)!r}")
         print()
     if args.eif:
-        describe_eifs(work, read)
+        describe_eifs(work, read, boot_blobs(work, args.blobs_git))
     return 0
 
 
-def describe_eifs(work: Path, read: list[tuple[Path, bytes, KernelImage]]) -> None:
+# the commit of aws-nitro-enclaves-cli that added the init and nsm.ko shipped from v1.2.0 on
+BLOBS_COMMIT = "147f2cb8327a937043b322fc7a52404caf08e8f1"
+
+
+def boot_blobs(work: Path, git_dir: Path | None) -> tuple[bytes, bytes]:
+    """(init, nsm.ko): nitro-cli's, read from `git_dir` at BLOBS_COMMIT, else the stand-ins."""
+    if git_dir is not None:
+        def show(path: str) -> bytes:
+            return subprocess.run(["git", "--git-dir", str(git_dir), "show",
+                                   f"{BLOBS_COMMIT}:{path}"], check=True,
+                                  capture_output=True).stdout
+        return show("blobs/x86_64/init"), show("blobs/x86_64/nsm.ko")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_boot_blobs import make_boot_blobs
+
+    made = make_boot_blobs(work / "boot-blobs")
+    return made["init-2022-02"].read_bytes(), made["nsm-2022-02.ko"].read_bytes()
+
+
+def describe_eifs(work: Path, read: list[tuple[Path, bytes, KernelImage]],
+                  blobs: tuple[bytes, bytes]) -> None:
     from eifdiff.formats.cpio import CpioMember, write_archive
     from eifdiff.formats.eif import SectionType, write_eif
     from eifdiff.formats.metadata import Metadata, encode_metadata
 
-    blobs = ROOT / "samples" / "aws-blobs"
+    init, module = blobs
     boot = write_archive([CpioMember("dev", mode=0o040755),
-                          CpioMember("init", (blobs / "init-2022-02").read_bytes(),
-                                     mode=0o100755),
-                          CpioMember("nsm.ko", (blobs / "nsm-2022-02.ko").read_bytes())])
+                          CpioMember("init", init, mode=0o100755),
+                          CpioMember("nsm.ko", module)])
     user = write_archive([CpioMember("rootfs/hello", b"hello\n")])
     md = encode_metadata(Metadata(
         image_name="trial", image_version="1.0", build_time="2024-01-01T00:00:00+00:00",
