@@ -247,7 +247,11 @@ class _Reader:
         if kind in "fx":
             parts = []
             for _ in range(2 if kind == "x" else 1):
-                parts.append(float(self.take(self.take(1)[0]).decode("ascii", "replace")))
+                text = self.take(self.take(1)[0]).decode("ascii", "replace")
+                try:
+                    parts.append(float(text))
+                except ValueError:
+                    raise self.fail(f"float {text!r} is not a number") from None
             return complex(*parts) if kind == "x" else parts[0]
         if kind == "s":
             return self.take(self.size())

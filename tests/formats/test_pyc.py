@@ -193,3 +193,16 @@ def _own_magic() -> bytes:
     import importlib.util
 
     return importlib.util.MAGIC_NUMBER[:2]
+
+
+
+@pytest.mark.parametrize("kind", [b"f", b"x"])
+def test_a_text_float_that_is_not_a_number_is_a_format_error(kind: bytes) -> None:
+    """Old marshal text floats (`f`, and `x` for complex numbers) hold ASCII digits; anything
+    else is damage, reported where it is, not a crash."""
+    from eifdiff.errors import FormatError
+    from eifdiff.formats.pyc import read_code
+
+    garbage = b"\x03d\x02z"  # length 3, then bytes that are no number
+    with pytest.raises(FormatError, match="is not a number"):
+        read_code(kind + garbage + garbage, (3, 12))
