@@ -16,6 +16,7 @@ from eifdiff.attest.document import (
     AttestationDocument,
     decode_document,
     decode_text,
+    read_bounded,
 )
 from eifdiff.errors import FormatError
 
@@ -99,13 +100,7 @@ def read_expectation(path: str | os.PathLike[str]) -> Expectation:
     """The expected PCRs in the file at `path`: JSON when it starts with `{` or `[`, an
     attestation document (CBOR, base64 or hex) otherwise."""
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as f:
-            data = f.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise FormatError(f"{source}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_FILE:
-        raise FormatError(f"{source}: beyond the {MAX_FILE}-byte limit")
+    data = read_bounded(source, MAX_FILE, "an expectation file")
     if data.lstrip()[:1] in (b"{", b"["):
         try:
             doc = json.loads(data.decode("utf-8"))

@@ -175,19 +175,25 @@ def decode_text(data: bytes, source: str) -> tuple[bytes, str]:
 def read_document_bytes(path: str | os.PathLike[str]) -> tuple[bytes, str]:
     """Read at most `MAX_FILE` bytes of `path` and decode the text encoding, if any."""
     source = os.fspath(path)
+    return decode_text(read_bounded(source, MAX_FILE, "an attestation document"), source)
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
+    """The bytes of the file at `path`, refused (one-line `FormatError`) when it cannot be
+    read or holds more than `limit` bytes; never reads more than `limit` + 1."""
+    source = os.fspath(path)
     try:
         with open(source, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE:
-                raise FormatError(f"{source}: {size} bytes is beyond the {MAX_FILE}-byte limit "
-                                  "for an attestation document")
-            data = f.read(MAX_FILE + 1)
+            if size > limit:
+                raise FormatError(f"{source}: {size} bytes is beyond the {limit}-byte limit "
+                                  f"for {what}")
+            data = f.read(limit + 1)
     except OSError as exc:
         raise FormatError(f"{source}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_FILE:
-        raise FormatError(f"{source}: beyond the {MAX_FILE}-byte limit for an attestation "
-                          "document")
-    return decode_text(data, source)
+    if len(data) > limit:
+        raise FormatError(f"{source}: beyond the {limit}-byte limit for {what}")
+    return data
 
 
 def _loads(data: bytes, where: str, *, top_tag: int | None = None) -> Any:

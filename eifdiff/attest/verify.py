@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from eifdiff.attest.document import ES384, AttestationDocument
+from eifdiff.attest.document import ES384, AttestationDocument, read_bounded
 from eifdiff.errors import EifdiffError, FormatError
 from eifdiff.formats.signature import ALGORITHMS, CoseSign1, verify_cose
 
@@ -66,14 +66,7 @@ def aws_root() -> Root:
 def load_root(path: str | os.PathLike[str]) -> Root:
     """A root certificate (PEM or DER) given in place of the bundled one."""
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as f:
-            data = f.read(MAX_ROOT_FILE + 1)
-    except OSError as exc:
-        raise FormatError(f"{source}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_ROOT_FILE:
-        raise FormatError(f"{source}: beyond the {MAX_ROOT_FILE}-byte limit for a certificate")
-    return _root_from_bytes(data, source, False)
+    return _root_from_bytes(read_bounded(source, MAX_ROOT_FILE, "a certificate"), source, False)
 
 
 @dataclass(frozen=True)
