@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shlex
@@ -9,7 +10,9 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,18 @@ EMPTY_PCR = (
     "10edb30948c90ba67310f7b964fc500a"
 )
 PCRS = ("PCR0", "PCR1", "PCR2", "PCR8")
+
+
+@contextlib.contextmanager
+def within_cpu(seconds: float, what: str = "work") -> Iterator[None]:
+    """Assert that the block used under `seconds` of this process's CPU time.
+
+    CPU time, not wall time: a bound meant to catch work proportional to what a header claims
+    must not fail because a CI machine is busy with other jobs."""
+    start = time.process_time()
+    yield
+    used = time.process_time() - start
+    assert used < seconds, f"{what} took {used:.2f} s of CPU (bound {seconds} s)"
 
 
 def require_vectors() -> Path:

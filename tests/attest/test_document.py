@@ -166,7 +166,7 @@ def test_payload_and_envelope_types_are_checked() -> None:
 
 def test_deep_nesting_is_refused_before_decoding() -> None:
     deep = b"\x81" * 100_000 + b"\x00"  # 100 000 nested arrays: a recursive decoder would crash
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(FormatError, match=f"nested deeper than {MAX_DEPTH} levels"):
         decode_document(deep, "doc")
     body = list(cbor2.loads(_doc()))
@@ -175,7 +175,7 @@ def test_deep_nesting_is_refused_before_decoding() -> None:
         nested = [nested]
     with pytest.raises(FormatError, match="nested deeper"):
         decode_document(cbor2.dumps([body[0], {2: nested}, body[2], body[3]]), "doc")
-    assert time.perf_counter() - start < 1
+    assert time.process_time() - start < 1
 
 
 def test_claimed_sizes_are_not_allocated() -> None:

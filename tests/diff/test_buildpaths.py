@@ -117,9 +117,9 @@ def test_fast_on_multi_megabyte_sections() -> None:
     names_a = b"".join(b"/tmp/go-a/pkg/f%d.go\0" % i for i in range(2000))
     names_b = b"".join(b"/tmp/go-bbbb/pkg/f%d.go\0" % i for i in range(2000))
     a, b = body + names_a + body, body + names_b + body
-    start = time.perf_counter()
+    start = time.process_time()
     got = find_build_paths(a, b)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert got.explained and got.pairs == (PathPair("/tmp/go-a", "/tmp/go-bbbb", 2000),)
 
 
@@ -175,9 +175,9 @@ def test_unrelated_multi_megabyte_inputs_stay_fast() -> None:
         b[i] ^= 0xFF
     b[100:120] = b"/tmp/other/x.go\0abcd"
     a = a[:100] + b"/tmp/build/x.go\0abcd" + a[120:]
-    start = time.perf_counter()
+    start = time.process_time()
     got = find_build_paths(a, bytes(b))
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert not got.explained and len(got.unexplained) == MAX_SPANS
 
 

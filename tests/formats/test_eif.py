@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from tests.helpers import (
     section_offsets,
     tiny_eif,
     with_crc,
+    within_cpu,
 )
 
 
@@ -174,10 +174,8 @@ def test_sizes_beyond_the_file_are_refused_quickly() -> None:
     for index in range(5):
         for size in (2**64 - 1, 2**64 - 13, len(data)):
             bad = patch_section_header(patch_header(data, sizes={index: size}), index, size=size)
-            start = time.perf_counter()
-            with pytest.raises(FormatError) as info:
+            with within_cpu(0.25, "refusing a huge size"), pytest.raises(FormatError) as info:
                 parse_layout(bad, "huge")
-            assert time.perf_counter() - start < 0.05
             assert "offset" in str(info.value)
 
 
