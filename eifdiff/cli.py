@@ -176,7 +176,7 @@ def _check_parser() -> argparse.ArgumentParser:
 
 
 def _attest_output(outcome, args: argparse.Namespace) -> int:
-    from eifdiff.attest.render import outcome_json_text, outcome_markdown, outcome_text, visible
+    from eifdiff.attest.render import outcome_json_text, outcome_markdown, outcome_text
 
     if args.json:
         sys.stdout.write(outcome_json_text(outcome))
@@ -185,8 +185,8 @@ def _attest_output(outcome, args: argparse.Namespace) -> int:
     if args.markdown:
         _write(args.markdown, outcome_markdown(outcome))
     if outcome.verification is not None and outcome.verification.reason:
-        sys.stderr.write(_one_line(visible(f"{outcome.expectation.source}: verification "
-                                           f"failed: {outcome.verification.reason}")))
+        sys.stderr.write(_one_line(f"{outcome.expectation.source}: verification "
+                                   f"failed: {outcome.verification.reason}"))
     return outcome.exit_code
 
 

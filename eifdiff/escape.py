@@ -9,9 +9,10 @@ The one scheme, for every medium:
 
 - an undecodable byte 0xNN (U+DC80..U+DCFF) is shown as the four characters `\\xNN`;
 - any other lone surrogate U+D800..U+DFFF as the six characters `\\udXXX`;
-- in text: C0 controls, DEL and C1 controls as `\\n`, `\\r`, `\\t`, `\\b`, `\\a`, `\\f`,
-  `\\v`, `\\0` or `\\xNN`; the line and paragraph separators and the bidirectional controls
-  (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) as `\\uXXXX`.
+- in text, every other character that is not printable (`str.isprintable`: controls, format
+  characters such as the bidirectional controls and zero-width spaces, separators other than the
+  space, private-use and unassigned code points): `\\n`, `\\r`, `\\t`, `\\b`, `\\a`, `\\f`,
+  `\\v`, `\\0` for those controls, else `\\xNN`, `\\uXXXX` or `\\UXXXXXXXX` by size.
 
 A backslash already in the text is left alone, so the escaping is for display and is not
 reversible; the raw bytes stay available in the unpacked tree and in the image itself. JSON
@@ -31,7 +32,6 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\a": "\\a", "\f":
           "\v": "\\v", "\0": "\\0"}
 _BIDI = "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _SURROGATES = "\ud800-\udfff"
-_TERMINAL = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_SURROGATES}]")
 _SURROGATE = re.compile(f"[{_SURROGATES}]")
 _JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_BIDI}]")
 
@@ -41,14 +41,13 @@ def _surrogate(ch: str) -> str:
     return f"\\x{n - 0xDC00:02x}" if 0xDC80 <= n <= 0xDCFF else f"\\u{n:04x}"
 
 
-def _visible(match: re.Match[str]) -> str:
-    ch = match.group()
+def _visible(ch: str) -> str:
     n = ord(ch)
     if ch in _NAMED:
         return _NAMED[ch]
     if 0xD800 <= n <= 0xDFFF:
         return _surrogate(ch)
-    return f"\\x{n:02x}" if n <= 0xFF else f"\\u{n:04x}"
+    return f"\\x{n:02x}" if n <= 0xFF else f"\\u{n:04x}" if n <= 0xFFFF else f"\\U{n:08x}"
 
 
 def _text(value: object) -> str:
@@ -58,13 +57,14 @@ def _text(value: object) -> str:
 
 
 def terminal(value: object, *, keep: str = "") -> str:
-    """`value` as one line of printable text: controls, separators, bidirectional controls,
-    undecodable bytes and lone surrogates shown as escapes (bytes are read as UTF-8); the
-    characters in `keep` (say `\n` for a block of lines) are left as they are."""
+    """`value` as one line of printable text: every character that is not printable (controls,
+    separators, bidirectional and other format characters, undecodable bytes, lone surrogates)
+    shown as an escape (bytes are read as UTF-8); the characters in `keep` (say `\n` for a
+    block of lines) are left as they are."""
     text = _text(value)
-    if keep:
-        return _TERMINAL.sub(lambda m: m.group() if m.group() in keep else _visible(m), text)
-    return _TERMINAL.sub(_visible, text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in keep else _visible(ch) for ch in text)
 
 
 def no_surrogates(value: object) -> str:

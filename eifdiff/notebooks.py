@@ -48,7 +48,13 @@ def run_notebooks(eif_a: str, eif_b: str, out: str | os.PathLike[str], *,
                   names: tuple[str, ...] = NOTEBOOKS, timeout: float = 600.0) -> list[Ran]:
     """Execute `names` from `folder` on the pair into `out`, sign each; the list of outputs."""
     import papermill
+    from jupyter_client.manager import AsyncKernelManager
     from papermill.exceptions import PapermillExecutionError
+
+    class LocalKernelManager(AsyncKernelManager):
+        """A kernel reached over Unix sockets in the runtime folder: no TCP port is opened."""
+
+        transport = "ipc"
 
     for p in (eif_a, eif_b):
         if not os.path.isfile(p):
@@ -68,7 +74,8 @@ def run_notebooks(eif_a: str, eif_b: str, out: str | os.PathLike[str], *,
         try:
             papermill.execute_notebook(str(src / f"{name}.ipynb"), str(dest), parameters=params,
                                        cwd=str(target), kernel_name="python3",
-                                       progress_bar=False, execution_timeout=timeout)
+                                       progress_bar=False, execution_timeout=timeout,
+                                       kernel_manager_class=LocalKernelManager)
         except PapermillExecutionError as exc:
             raise EifdiffError(f"{dest}: cell {exc.exec_count} failed: {exc.ename}: "
                                f"{exc.evalue}") from None

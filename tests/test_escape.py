@@ -34,6 +34,9 @@ def _strict(text: str) -> object:
     ("\udcff", "\\xff"), ("\udc80", "\\x80"), ("\ud800", "\\ud800"), ("\u202e", "\\u202e"),
     ("\u2028", "\\u2028"), ("\u2066", "\\u2066"), ("plain/ascii-1.0", "plain/ascii-1.0"),
     ("caf\u00e9 \u65e5\u672c", "caf\u00e9 \u65e5\u672c"), ("back\\slash", "back\\slash"),
+    # every other character that is not printable: format, separators, private use, unassigned
+    ("\u200b", "\\u200b"), ("\ufeff", "\\ufeff"), ("\u00a0", "\\xa0"), ("\u3000", "\\u3000"),
+    ("\ue000", "\\ue000"), ("\U000e0041", "\\U000e0041"), ("\U0010ffff", "\\U0010ffff"),
 ])
 def test_terminal_each_character(raw: str, shown: str) -> None:
     assert terminal(raw) == shown

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from eifdiff.attest.outcome import Outcome
-from eifdiff.attest.render import blob_text, shown_pcrs, visible
+from eifdiff.attest.render import blob_text, shown_pcrs
+from eifdiff.escape import terminal
 
 PCR_COLUMNS = ["pcr", "expected", "image", "equal", "sections", "meaning"]
 
@@ -38,8 +39,8 @@ def chain(o: Outcome) -> pd.DataFrame:
     if v is None:
         return pd.DataFrame(columns=cols)
     return pd.DataFrame([{
-        "role": c.role, "where": c.where, "subject": visible(c.subject),
-        "issuer": visible(c.issuer), "not_before": pd.Timestamp(c.not_before),
+        "role": c.role, "where": c.where, "subject": terminal(c.subject),
+        "issuer": terminal(c.issuer), "not_before": pd.Timestamp(c.not_before),
         "not_after": pd.Timestamp(c.not_after), "valid_at_document_time":
         c.valid_at_document_time, "sha256": c.sha256} for c in v.chain], columns=cols)
 
@@ -48,24 +49,24 @@ def fields(o: Outcome) -> pd.DataFrame:
     """The verdict, the verification and the document's claims, one row each."""
     rows: list[tuple[str, object]] = [("verdict", o.verdict), ("exit code", o.exit_code),
                                       ("expected from", f"{o.expectation.kind}: "
-                                       f"{visible(o.expectation.source)}")]
+                                       f"{terminal(o.expectation.source)}")]
     d = o.document
     if d is not None:
-        rows += [("module id", visible(d.module_id)), ("time", pd.Timestamp(d.time)),
-                 ("digest", visible(d.digest)), ("encoding", d.encoding),
+        rows += [("module id", terminal(d.module_id)), ("time", pd.Timestamp(d.time)),
+                 ("digest", terminal(d.digest)), ("encoding", d.encoding),
                  ("debug mode", d.debug_mode)]
         rows += [(n, blob_text(getattr(d, n))) for n in ("public_key", "user_data", "nonce")]
     v = o.verification
     if v is not None:
         rows += [("verified", v.verified), ("algorithm", v.algorithm),
                  ("signature verifies", v.signature_ok), ("root", "pinned AWS Nitro root"
-                  if v.root.pinned else visible(v.root.source)),
+                  if v.root.pinned else terminal(v.root.source)),
                  ("chain starts at the root", v.root_ok), ("chain links", v.chain_ok),
                  ("valid at the document's time", v.times_ok),
                  ("leaf expired since", v.leaf_expired_now)]
-        rows += [("failure", visible(f)) for f in v.failures]
+        rows += [("failure", terminal(f)) for f in v.failures]
     if o.image is not None:
-        rows += [("image", visible(o.image.path)), ("image signed", o.image.signed)]
+        rows += [("image", terminal(o.image.path)), ("image signed", o.image.signed)]
     if o.explanation is not None:
         rows.append(("summary", o.explanation.summary))
     return pd.DataFrame(rows, columns=["field", "value"])

@@ -1,8 +1,8 @@
 """An `Outcome` as text (terminal), Markdown (CI job summary) and JSON (schema eifdiff-attest/1).
 
 Module ids, user data, nonces and certificate names come from the document, so from whoever made
-it: every text is shown with control and invisible characters escaped (`\\x1b`, `\\u202e`), and
-Markdown escapes its own syntax on top. JSON is written ASCII-only.
+it: every text is escaped for its medium by `eifdiff.escape` (`terminal`, `markdown`), the same
+scheme as every other output. JSON is written ASCII-only.
 """
 
 from __future__ import annotations
@@ -16,29 +16,11 @@ from eifdiff.attest.document import AttestationDocument
 from eifdiff.attest.explain import Explanation, PcrRow
 from eifdiff.attest.outcome import SCHEMA, Outcome
 from eifdiff.attest.verify import Verification
+from eifdiff.escape import markdown, terminal
 
 SHOWN_PCRS = (0, 1, 2, 3, 4, 8)
 PREVIEW_BYTES = 16
 PREVIEW_CHARS = 48
-
-
-def visible(text: str) -> str:
-    """`text` with backslashes, control, format and separator characters escaped, so that
-    nothing it holds can move the cursor, recolour the terminal or reorder the line."""
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        elif o < 0x100:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    return "".join(out)
 
 
 def _iso(t: datetime) -> str:
@@ -77,7 +59,7 @@ def blob_text(value: bytes | None) -> str:
     line = f"{b['size']} bytes, hex {b['hex_preview']}{more}"
     if b["text_preview"] is not None:
         cut = "…" if len(value or b"") > len(b["text_preview"]) else ""
-        line += f", text \"{visible(b['text_preview'])}\"{cut}"
+        line += f", text \"{terminal(b['text_preview'])}\"{cut}"
     return line
 
 
@@ -151,7 +133,7 @@ def _short(value: str | None, n: int = 16) -> str:
 
 
 def verification_lines(v: Verification) -> list[str]:
-    root = ("the pinned AWS Nitro root" if v.root.pinned else f"the root {visible(v.root.source)}")
+    root = ("the pinned AWS Nitro root" if v.root.pinned else f"the root {terminal(v.root.source)}")
     lines = []
     if v.verified:
         n = sum(c.role == "intermediate" for c in v.chain)
@@ -159,14 +141,14 @@ def verification_lines(v: Verification) -> list[str]:
         lines.append(f"  chain      {root} (SHA-256 {v.root.sha256[:16]}…) -> {n} intermediate"
                      f"{'s' if n != 1 else ''} -> leaf, each valid at the document's time")
     else:
-        lines.append(f"  VERIFICATION FAILED: {visible(v.reason or '')}")
-        lines.extend(f"    also: {visible(f)}" for f in v.failures[1:])
+        lines.append(f"  VERIFICATION FAILED: {terminal(v.reason or '')}")
+        lines.extend(f"    also: {terminal(f)}" for f in v.failures[1:])
         lines.append(f"  checked against {root} (SHA-256 {v.root.sha256[:16]}…)")
     leaf = next((c for c in v.chain if c.role == "leaf"), None)
     if leaf is not None:
         since = (f"; expired {_iso(leaf.not_after)}, after the document was made (documents are "
                  "checked at their own time)" if v.leaf_expired_now else "")
-        lines.append(f"  leaf       {visible(leaf.subject)}, valid {_iso(leaf.not_before)} to "
+        lines.append(f"  leaf       {terminal(leaf.subject)}, valid {_iso(leaf.not_before)} to "
                      f"{_iso(leaf.not_after)}{since}")
     return lines
 
@@ -174,9 +156,9 @@ def verification_lines(v: Verification) -> list[str]:
 def document_lines(doc: AttestationDocument) -> list[str]:
     kind = {"cbor": "raw CBOR", "base64": "base64", "hex": "hex"}[doc.encoding]
     lines = [
-        f"  module     {visible(doc.module_id)}",
+        f"  module     {terminal(doc.module_id)}",
         f"  time       {_iso(doc.time)} (timestamp {doc.timestamp} ms)",
-        f"  digest     {visible(doc.digest)}, {kind}, {len(doc.cose)} bytes"
+        f"  digest     {terminal(doc.digest)}, {kind}, {len(doc.cose)} bytes"
         f"{', tagged' if doc.tagged else ''}",
     ]
     for i in shown_pcrs(doc):
@@ -194,9 +176,9 @@ def _row_text(r: PcrRow) -> str:
 def comparison_lines(o: Outcome) -> list[str]:
     img, e = o.image, o.explanation
     assert img is not None and e is not None
-    signed = f"signed by {visible(img.signer or '?')}" if img.signed else "unsigned"
+    signed = f"signed by {terminal(img.signer or '?')}" if img.signed else "unsigned"
     what = "document" if o.document is not None else "expected"
-    lines = [f"image {visible(img.path)} ({signed})",
+    lines = [f"image {terminal(img.path)} ({signed})",
              f"  {'PCR':<5} {what:<17} {'image':<17} {'equal':<5} meaning"]
     lines.extend(_row_text(r) for r in e.rows)
     return lines
@@ -205,7 +187,7 @@ def comparison_lines(o: Outcome) -> list[str]:
 def outcome_text(o: Outcome) -> str:
     exp = o.expectation
     head = {"attestation": "attestation document"}.get(exp.kind, f"expected PCRs ({exp.kind})")
-    lines = [f"{visible(exp.source)}: {head}; verdict {o.verdict} (exit {o.exit_code})"]
+    lines = [f"{terminal(exp.source)}: {head}; verdict {o.verdict} (exit {o.exit_code})"]
     if o.document is not None:
         lines.extend(document_lines(o.document))
     if o.verification is not None:
@@ -223,31 +205,22 @@ def outcome_text(o: Outcome) -> str:
 
 
 # --- Markdown -----------------------------------------------------------------------------------
-_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|~"} |
-                            {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
-
-
-def md(text: str) -> str:
-    """Text for a Markdown table cell or line: escaped visibly, then Markdown's syntax escaped."""
-    return visible(text).translate(_MD_SPECIAL)
-
-
 def outcome_markdown(o: Outcome) -> str:
     icon = {"match": "✅", "verified": "✅", "mismatch": "❌", "debug-mode": "⚠️",
             "unverified": "⛔"}[o.verdict]
     exp = o.expectation
     lines = [f"## {icon} eifdiff {o.command}: {o.verdict}", "",
-             f"Expected PCRs from {md(exp.source)} ({md(exp.kind)})"
-             + (f" against image {md(o.image.path)}" if o.image else "") + ".", ""]
+             f"Expected PCRs from {markdown(exp.source)} ({markdown(exp.kind)})"
+             + (f" against image {markdown(o.image.path)}" if o.image else "") + ".", ""]
     if o.document is not None:
         d = o.document
-        lines.append(f"Document: module {md(d.module_id)}, time {_iso(d.time)}.")
+        lines.append(f"Document: module {markdown(d.module_id)}, time {_iso(d.time)}.")
     if o.verification is not None:
         v = o.verification
         lines.append("Verification: " + ("signature, chain to the "
                      + ("pinned AWS Nitro root" if v.root.pinned else "given root")
                      + " and validity at the document's time all hold."
-                     if v.verified else f"**failed**: {md(v.reason or '')}"))
+                     if v.verified else f"**failed**: {markdown(v.reason or '')}"))
     if o.debug_mode:
         lines.append("**Debug mode**: PCR0, PCR1 and PCR2 are zero; the enclave ran in debug "
                      "mode and attests nothing about its image.")
@@ -256,6 +229,6 @@ def outcome_markdown(o: Outcome) -> str:
         for r in o.explanation.rows:
             equal = {True: "yes", False: "**no**", None: "-"}[r.equal]
             lines.append(f"| {r.pcr} | `{_short(r.expected, 24)}` | `{_short(r.image, 24)}` "
-                         f"| {equal} | {md(r.meaning)} |")
+                         f"| {equal} | {markdown(r.meaning)} |")
     lines.append("")
     return "\n".join(lines)

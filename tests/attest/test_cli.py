@@ -186,11 +186,11 @@ def test_escaping_of_attacker_text(tmp_path: Path, capsys: pytest.CaptureFixture
                              "--markdown", md], capsys)
     assert code == 1  # the document's PCRs are zeros: debug mode
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
-    assert "module     i-\\x1b[31mred\\x1b[0m\\u202eevil\\x0anext|`*" in out
-    assert 'text "\\x1b]0;title\\x07 set the window title|"' in out
+    assert "module     i-\\x1b[31mred\\x1b[0m\\u202eevil\\nnext|`*" in out
+    assert 'text "\\x1b]0;title\\a set the window title|"' in out
     text = md.read_text()
     assert "\x1b" not in text and "\u202e" not in text
-    assert "i-\\\\x1b\\[31mred\\\\x1b\\[0m\\\\u202eevil\\\\x0anext\\|\\`\\*" in text
+    assert "i-\\\\x1b[31mred\\\\x1b[0m\\\\u202eevil\\\\nnext\\|\\`\\*" in text
     code, out, _ = run_main(["attest", doc, "--root", root, "--json"], capsys)
     assert out.isascii() and json.loads(out)["document"]["module_id"] == evil
 
@@ -274,5 +274,5 @@ def test_certificate_names_are_escaped_in_the_one_line_reason(
                               capsys)
     assert code == 3
     _one_line_error(err)
-    assert "\x1b" not in err + out and "evil\\x1b[31m\\x0aname" in err
+    assert "\x1b" not in err + out and "evil\\x1b[31m\\nname" in err
     assert "is not valid (valid from" in err

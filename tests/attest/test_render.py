@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from eifdiff.attest.document import decode_document
-from eifdiff.attest.render import blob, blob_text, md, shown_pcrs, visible
-from tests.attest.chain import DocumentSpec
+from eifdiff.attest.outcome import attest
+from eifdiff.attest.render import blob, blob_text, outcome_markdown, outcome_text, shown_pcrs
+from eifdiff.attest.verify import load_root
+from eifdiff.escape import markdown, terminal
+from tests.attest.chain import DocumentSpec, write_root
 
 
-def test_visible_escapes_controls_and_invisibles() -> None:
-    assert visible("plain text é 漢") == "plain text é 漢"
-    assert visible("a\x1b[2Jb\x07\x00\x7f\x9b") == "a\\x1b[2Jb\\x07\\x00\\x7f\\x9b"
-    assert visible("\u202eevil\u200b\u2028") == "\\u202eevil\\u200b\\u2028"
-    assert visible("tab\tnl\ncr\r") == "tab\\x09nl\\x0acr\\x0d"
-    assert visible("back\\slash") == "back\\\\slash"  # so an escape cannot be forged
-    assert visible("\U000e0041") == "\\U000e0041"
-
-
-def test_markdown_escapes_its_syntax_too() -> None:
-    assert md("a|b`c*d_e[f]g<h>&") == "a\\|b\\`c\\*d\\_e\\[f\\]g&lt;h&gt;&amp;"
-    assert md("\x1b") == "\\\\x1b"
+def test_text_and_markdown_use_the_one_escaping_scheme(tmp_path: Path) -> None:
+    """The document's maker controls module ids and certificate names: the attest views escape
+    them exactly as every other eifdiff output does (`eifdiff.escape`)."""
+    evil = "i-\x1b[2J\u202eevil\u200b|`*_[x](y)"
+    path = tmp_path / "doc.cbor"
+    path.write_bytes(DocumentSpec(module_id=evil).build())
+    outcome = attest(path, None, load_root(write_root(tmp_path)))
+    assert f"module     {terminal(evil)}" in outcome_text(outcome)
+    assert markdown(evil) in outcome_markdown(outcome)
+    assert "\x1b" not in outcome_text(outcome) + outcome_markdown(outcome)
 
 
 def test_blob_previews() -> None:
