@@ -95,12 +95,16 @@ def find_remedies(a: LoadedImage, b: LoadedImage, divergences: Sequence[Divergen
                   after: After | None = None) -> tuple[Remedy, ...]:
     """Each applicable normalization alone, then the smallest fixing combination (or, when none
     fixes, all of them together). `after(names)` compares the images as those normalizations
-    leave them: each remedy that does not fix the pair then carries what truly remains."""
+    leave them: each remedy that does not fix the pair then carries what truly remains (those
+    comparisons run in worker processes, one per core)."""
     found = _find_remedies(a, b, divergences)
-    if after is None:
+    need = [i for i, r in enumerate(found) if r.kind in ("single", "all") and not r.fixes]
+    if after is None or not need:
         return found
-    return tuple(replace(r, remaining=after(r.name)) if r.kind in ("single", "all") and not
-                 r.fixes else r for r in found)
+    # each comparison is pure-Python work on its own pair of normalized images: one per core
+    left = dict(zip(need, in_parallel([partial(after, found[i].name) for i in need]),
+                    strict=True))
+    return tuple(replace(r, remaining=left[i]) if i in left else r for i, r in enumerate(found))
 
 
 def _find_remedies(a: LoadedImage, b: LoadedImage,
@@ -117,18 +121,23 @@ def _find_remedies(a: LoadedImage, b: LoadedImage,
                        "no normalization applies to these differences"),)
     a.image, b.image  # noqa: B018 (measured before any worker forks)
     evaluate = _Evaluator(a, b)
-    evaluate.batch([n] for n in names)
+    evaluate.batch([*([n] for n in names), names])
     out = [_remedy([n], "single", evaluate([n])) for n in names]
     if any(r.fixes for r in out):
         return tuple(out)
-    for size in range(2, min(len(names), MAX_COMBINATION) + 1):
-        for combo in itertools.combinations(names, size):
-            r = _remedy(combo, "smallest", evaluate(combo))
-            if r.fixes:
-                note = ("re-archiving in another order renumbers inodes, so order alone is not "
-                        "enough" if {"order", "inode"} <= set(combo) else "")
-                return (*out, replace(r, note=note))
     everything = _remedy(names, "all", evaluate(names))
+    # Each normalization sets what it covers to one canonical value on both sides, so all of
+    # them together equalize whatever a part of them does: when all together do not fix the
+    # pair, no combination does, and the search is skipped.
+    if everything.fixes:
+        for size in range(2, min(len(names), MAX_COMBINATION) + 1):
+            for combo in itertools.combinations(names, size):
+                r = _remedy(combo, "smallest", evaluate(combo))
+                if r.fixes:
+                    note = ("re-archiving in another order renumbers inodes, so order alone is "
+                            "not enough" if {"order", "inode"} <= set(combo) else "")
+                    return (*out, replace(r, note=note))
+        return (*out, everything)  # more than MAX_COMBINATION are needed
     remaining = remaining_rows(divergences, untouched=True)
     if not remaining:
         remaining = (Remaining("unexplained", 0, "", "", "normalizing everything still leaves "

@@ -204,6 +204,37 @@ def test_content_and_mtime_pair_reports_mtime_as_partial(tmp_path: Path) -> None
     assert report.remedies[-1].remaining[0].example.endswith("app/main.py")
 
 
+def test_no_combination_is_tried_when_all_together_do_not_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Content, mtimes, owners and modes differ: three normalizations apply, all three together
+    leave the content, so no pair of them is measured (each would cost two more hashings)."""
+    from eifdiff import remedies
+
+    tried: list[str] = []
+    real = remedies.measure_normalized
+
+    def spy(img: Any, fixes: Any) -> Any:
+        tried.append(",".join(f.name for f in fixes))
+        return real(img, fixes)
+
+    monkeypatch.setattr(remedies, "measure_normalized", spy)
+    monkeypatch.setattr(remedies, "in_parallel", lambda calls, **_: [c() for c in calls])
+    a = build(tmp_path / "a.eif", customer())
+    b = build(tmp_path / "b.eif", write_archive([
+        CpioMember("app", mode=S_IFDIR | 0o755, nlink=2, mtime=1718357275, ino=0),
+        CpioMember("app/main.py", data=b"print('hallo')\n", mtime=1718357275, ino=1),
+        CpioMember("app/README", data=b"readme\n" * 30, mtime=1718357275, ino=2, uid=1000,
+                   gid=1000, mode=S_IFREG | 0o664),
+    ]))
+    report = compare_files(a, b, remedies=True)
+    assert [(r.name, r.kind, r.fixes) for r in report.remedies] == [
+        ("mtime", "single", False), ("owner", "single", False), ("mode", "single", False),
+        ("mtime,owner,mode", "all", False)]
+    assert sorted(set(tried)) == ["mode", "mtime", "mtime,owner,mode", "owner"]
+    assert len(tried) == 8  # four fix sets, both images each
+    assert [x.category for x in report.remedies[-1].remaining] == ["content"]
+
+
 # ---------------------------------------------------------------------------------------------
 # a gzip customer ramdisk: eifdiff compresses again, deterministically
 
