@@ -222,8 +222,8 @@ def _renumber(members: Iterable[CpioMember], subdirs: dict[str, int]) -> Iterato
         yield replace(m, ino=ino, devmajor=0, devminor=0, nlink=nlink)
 
 
-def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
-    """The same gzip member with mtime 0 and no file name (`gzip -n`); deflate data untouched."""
+def _gzip_head_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
+    """The header of a gzip member as `gzip -n` writes it: mtime 0 and no file name."""
     raw = bytes(data[: h.header_size])
     flags = h.flags & ~FNAME
     head = bytearray(struct.pack("<BBBBIBB", 0x1F, 0x8B, h.method, flags, 0, h.xfl, h.os))
@@ -240,62 +240,103 @@ def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
         pos = end
     if h.flags & FHCRC:
         head += struct.pack("<H", zlib.crc32(head) & 0xFFFF)
-    return bytes(head) + bytes(data[h.header_size :])
+    return bytes(head)
 
 
-def _compress(fmt: str, chunks: Iterable[bytes | memoryview], gz: GzipHeader | None) -> bytes:
+def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
+    """The same gzip member with mtime 0 and no file name (`gzip -n`); deflate data untouched."""
+    return _gzip_head_without_name(data, h) + bytes(data[h.header_size :])
+
+
+def _compress(fmt: str, chunks: Iterable[bytes | memoryview],
+              gz: GzipHeader | None) -> Iterator[bytes]:
     """Compress a stream in the given format, deterministically and fast (the bytes are
-    eifdiff's own either way: gzip level 1, xz preset 0, bzip2 level 1, zstd level 3)."""
+    eifdiff's own either way: gzip level 1, xz preset 0, bzip2 level 1, zstd level 3),
+    chunk by chunk."""
     if fmt == "gzip":
         level = 1
         c = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         crc, size = 0, 0
-        out = [struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, {9: 2, 1: 4}.get(level, 0),
-                           gz.os if gz else 3)]
+        yield struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, {9: 2, 1: 4}.get(level, 0),
+                          gz.os if gz else 3)
         for chunk in chunks:
             crc = zlib.crc32(chunk, crc)
             size += len(chunk)
-            out.append(c.compress(chunk))
-        out.append(c.flush())
-        out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
-        return b"".join(out)
+            yield c.compress(chunk)
+        yield c.flush()
+        yield struct.pack("<II", crc, size & 0xFFFFFFFF)
+        return
     if fmt == "xz":
         x = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=0)
-        return b"".join([*(x.compress(c) for c in chunks), x.flush()])
+        yield from (x.compress(c) for c in chunks)
+        yield x.flush()
+        return
     if fmt == "bzip2":
         b = bz2.BZ2Compressor(1)
-        return b"".join([*(b.compress(c) for c in chunks), b.flush()])
+        yield from (b.compress(c) for c in chunks)
+        yield b.flush()
+        return
     if fmt == "zstd":
         import zstandard
 
         z = zstandard.ZstdCompressor(level=3).compressobj()
-        return b"".join([*(z.compress(bytes(c)) for c in chunks), z.flush()])
+        yield from (z.compress(bytes(c)) for c in chunks)
+        yield z.flush()
+        return
     if fmt == "lz4":
         import lz4.frame
 
         lc = lz4.frame.LZ4FrameCompressor()
-        return b"".join([lc.begin(), *(lc.compress(bytes(c)) for c in chunks), lc.flush()])
+        yield lc.begin()
+        yield from (lc.compress(bytes(c)) for c in chunks)
+        yield lc.flush()
+        return
     raise EifdiffError(f"cannot compress {fmt} again; normalize it by hand first")
 
 
-_PACKED: dict[tuple[str, str, int], bytes] = {}
+class _Spool:
+    """Bytes written once to an unlinked temporary file and streamed back in windows: a
+    recompressed ramdisk costs disk, not memory, however large it is."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.file = tempfile.TemporaryFile(prefix="eifdiff-packed-")  # noqa: SIM115 (kept)
+        try:
+            for chunk in chunks:
+                self.file.write(chunk)
+            self.file.flush()
+        except BaseException:
+            self.file.close()
+            raise
+        self.size = self.file.tell()
+
+    def __call__(self) -> Iterator[bytes]:
+        fd, pos = self.file.fileno(), 0
+        while pos < self.size:  # positionless reads: threads and forked workers may share it
+            chunk = os.pread(fd, min(WINDOW, self.size - pos), pos)
+            if not chunk:
+                raise EifdiffError(f"a temporary file of eifdiff's ended at {pos} bytes")
+            pos += len(chunk)
+            yield chunk
+
+
+_PACKED: dict[tuple[str, str, int], _Spool] = {}
 _PACKED_LOCK = threading.Lock()
 PACKED_CACHE = 2
 
 
-def _compressed(fmt: str, stream: Stream, gz: GzipHeader | None) -> bytes:
-    """`_compress` of a stream, computed once per distinct content: both sides of a pair (and
-    successive remedies) often normalize to the same archive, and hashing it is far cheaper
-    than compressing it again."""
+def _compressed(fmt: str, stream: Stream, gz: GzipHeader | None) -> _Spool:
+    """`_compress` of a stream, spooled, computed once per distinct content: both sides of a
+    pair (and successive remedies) often normalize to the same archive, and hashing it is far
+    cheaper than compressing it again."""
     digest = hashlib.sha256()
-    for chunk in stream():
+    for chunk in _counted(stream()):  # the archive's bytes come from mapped files
         digest.update(chunk)
     key = (fmt, digest.hexdigest(), gz.os if gz else 3)
     with _PACKED_LOCK:
         if key not in _PACKED:
             if len(_PACKED) >= PACKED_CACHE:
-                _PACKED.pop(next(iter(_PACKED)))
-            _PACKED[key] = _compress(fmt, stream(), gz)
+                _PACKED.pop(next(iter(_PACKED))).file.close()
+            _PACKED[key] = _Spool(_compress(fmt, _counted(stream()), gz))
         return _PACKED[key]
 
 
@@ -327,6 +368,11 @@ Stream = Callable[[], Iterable[bytes | memoryview]]
 def _fixed(chunk: bytes | memoryview) -> Stream:
     """A stream of one chunk, read again each time it is streamed."""
     return lambda: [chunk]
+
+
+def _fixed_parts(*chunks: bytes | memoryview) -> Stream:
+    """A stream of these chunks (views into the image are not copied)."""
+    return lambda: chunks
 
 
 def _piece_stream(piece: Piece, fixes: Sequence[Fix]) -> Stream:
@@ -372,11 +418,10 @@ def ramdisk_stream(r: Ramdisk, fixes: Sequence[Fix]) -> Stream | None:
             if piece.compression is None:
                 parts.append(stream)
             else:
-                packed = _compressed(piece.compression, stream, piece.gzip)
-                parts.append(_fixed(packed))
+                parts.append(_compressed(piece.compression, stream, piece.gzip))
         elif "gzip" in names and piece.gzip is not None:
-            patched = _gzip_without_name(stored, piece.gzip)
-            parts.append(_fixed(patched))
+            head = _gzip_head_without_name(stored, piece.gzip)
+            parts.append(_fixed_parts(head, stored[piece.gzip.header_size :]))
         else:
             parts.append(_fixed(stored))
         pos = piece.offset + piece.size
@@ -489,10 +534,16 @@ def _windows(data: memoryview) -> Iterator[memoryview]:
 
 
 def _counted(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
-    """The chunks, each counted as read, so the image's resident pages stay bounded."""
+    """The chunks, in windows of at most WINDOW bytes, each counted as read, so the image's
+    resident pages stay bounded (a stored piece or a large file is one view of many MiB)."""
     for chunk in chunks:
-        yield chunk
-        touched(len(chunk))
+        if len(chunk) <= WINDOW:
+            yield chunk
+            touched(len(chunk))
+            continue
+        for window in _windows(memoryview(chunk)):
+            yield window
+            touched(len(window))
 
 
 def normalize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str],

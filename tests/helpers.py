@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import shlex
 import shutil
 import struct
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 import zlib
 from collections.abc import Iterator
@@ -130,6 +133,55 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
         [*eifdiff_command(), *map(str, args)], capture_output=True, text=True, cwd=cwd,
         timeout=120, check=False,
     )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One `eifdiff` run: exit code, output, wall time, CPU time and peak RSS of eifdiff and
+    its workers (not of the test process)."""
+
+    code: int
+    out: bytes
+    err: str
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+# A fresh, small interpreter whose only child is eifdiff: its RUSAGE_CHILDREN peak is eifdiff's.
+# Spawning eifdiff from the test process itself would count the test process's own peak (a
+# vfork child's exec records its parent's high-water mark; a fork child starts at its size).
+_MEASURER = textwrap.dedent("""
+    import json, resource, subprocess, sys
+    out, nofile, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    if nofile:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    try:
+        rc = subprocess.call(sys.argv[4:], stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        rc = -9
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "w") as f:
+        json.dump({"rss_kb": u.ru_maxrss, "cpu": u.ru_utime + u.ru_stime}, f)
+    sys.exit(rc & 0xFF)
+""")
+
+
+def run_measured(*args: str | Path, nofile: int = 0, timeout: float = 300,
+                 env: dict[str, str] | None = None) -> Measured:
+    """Run `eifdiff ARGS` (with at most `nofile` open files, when given) and measure it."""
+    with tempfile.TemporaryDirectory(prefix="eifdiff-measure-") as tmp:
+        usage = Path(tmp) / "usage.json"
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _MEASURER, str(usage), str(nofile),
+                               str(timeout), *eifdiff_command(), *map(str, args)],
+                              capture_output=True, timeout=timeout + 60, check=False,
+                              env={**os.environ, **(env or {})})
+        wall = time.perf_counter() - start
+        used = json.loads(usage.read_text())
+    code = proc.returncode if proc.returncode < 128 else proc.returncode - 256
+    return Measured(code, proc.stdout, proc.stderr.decode("utf-8", "replace"), wall,
+                    used["cpu"], used["rss_kb"] / 1024)
 
 
 def cli(*args: object) -> tuple[int, str, str]:

@@ -24,13 +24,9 @@ import gzip
 import io
 import json
 import os
-import resource
 import signal
 import struct
-import subprocess
 import tempfile
-import threading
-import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -60,13 +56,15 @@ from eifdiff.image import open_image
 from eifdiff.load import Limits, load
 from eifdiff.unpack import unpack
 from tests.helpers import (
-    eifdiff_command,
     patch_header,
     patch_section_header,
     require_vectors,
     section_offsets,
     with_crc,
     within_cpu,
+)
+from tests.helpers import (
+    run_measured as measured,
 )
 
 pytestmark = pytest.mark.slow
@@ -93,29 +91,10 @@ class Run:
     rss_mb: float
 
 
-def run_measured(*args: str | Path, nofile: int | None = None, timeout: float = 300) -> Run:
-    """One `eifdiff` child: exit code, output, wall time, CPU time and peak RSS (os.wait4)."""
-    def limit() -> None:
-        if nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([*eifdiff_command(), *map(str, args)], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err, preexec_fn=limit)
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(proc.returncode, out.read().decode("utf-8", "replace"),
-                   err.read().decode("utf-8", "replace"), wall,
-                   usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+def run_measured(*args: str | Path, nofile: int = 0, timeout: float = 300) -> Run:
+    """One `eifdiff` child: exit code, output, wall time, CPU time and peak RSS."""
+    m = measured(*args, nofile=nofile, timeout=timeout)
+    return Run(m.code, m.out.decode("utf-8", "replace"), m.err, m.wall, m.cpu, m.rss_mb)
 
 
 def wall_budget(budget: float) -> float:

@@ -56,7 +56,7 @@ from tests.diff.test_categories import (
     make_eif,
     signer,
 )
-from tests.helpers import eifdiff_command
+from tests.helpers import run_measured
 
 RSS_LIMIT_MB = 400
 MiB = 1 << 20
@@ -78,27 +78,10 @@ class Run:
         return self.out.decode("utf-8")  # strict: every output must be UTF-8
 
 
-_WRAPPER = textwrap.dedent("""
-    import resource, subprocess, sys
-    rc = subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL)
-    with open(sys.argv[1], "w") as f:
-        f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-    sys.exit(rc)
-""")
-
-
 def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
-    """One eifdiff run under a wrapper whose only child it is: the wrapper's RUSAGE_CHILDREN
-    peak RSS is eifdiff's."""
-    rss = Path(os.environ.get("TMPDIR", "/tmp")) / f"eifdiff-rss-{os.getpid()}-{time.time_ns()}"
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, str(rss), *eifdiff_command(),
-                           *map(str, args)], capture_output=True, timeout=timeout, check=False,
-                          env={**os.environ, **(env or {})})
-    try:
-        kb = int(rss.read_text())
-    finally:
-        rss.unlink(missing_ok=True)
-    return Run(proc.returncode, proc.stdout, proc.stderr.decode("utf-8"), kb / 1024)
+    """One eifdiff run, its peak RSS its own and its workers' (`tests.helpers.run_measured`)."""
+    m = run_measured(*args, env=env, timeout=timeout)
+    return Run(m.code, m.out, m.err, m.rss_mb)
 
 
 def assert_clean(r: Run, *, code: int) -> None:

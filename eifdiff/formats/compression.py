@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from eifdiff.errors import FormatError
+from eifdiff.mapped import touched
 
 MAGICS = (
     (b"\x1f\x8b", "gzip"),
@@ -238,7 +239,8 @@ def decompress_to(
 
     Raises `DecompressionLimit` once the output would exceed `max_size` or `max_ratio` times
     the input (plus 1 MiB), and `FormatError` on corrupt data. Output is written in chunks, so
-    memory stays at about one chunk whatever the claimed size.
+    memory stays at about one chunk whatever the claimed size; the input's mapped pages are
+    dropped as the output grows (`eifdiff.mapped.touched`).
     """
     limit = min(max_size, max_ratio * len(data) + (1 << 20))
     written = 0
@@ -251,6 +253,7 @@ def decompress_to(
                 f"{fmt} stream inflates past {limit} bytes (bound: {max_size} bytes or "
                 f"{max_ratio}x the compressed size)", limit=limit)
         out.write(chunk)
+        touched(len(chunk))  # the compressed input read so far through a map: its pages go
 
     consumed = [len(data)]
     try:
