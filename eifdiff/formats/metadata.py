@@ -2,13 +2,15 @@
 
 Top-level and `BuildMetadata` keys keep the builder's fixed order; objects inside `DockerInfo` and
 `CustomMetadata` are written with keys sorted by code point, as the reference serializer's default
-map does. Floats inside those values are written the Python way; the reference's formatting of
-floats is not reproduced (avoid floats, or keep the original bytes).
+map does. Numbers are written as that serializer writes them: an integer in [-2^63, 2^64) as it
+is, any other number as a 64-bit float in the shortest form that reads back to it (the Ryu
+algorithm's layout: `100.0`, `0.00001`, `1e16`, `1.5e-7`, never `1e+16` or `1e-05`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +45,79 @@ class Metadata:
         }
 
 
+INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1  # the reference parser's integers; beyond: f64
+
+
+def shortest_float(x: float) -> str:
+    """`x` as the reference serializer writes a finite f64: the shortest digits that read back
+    to `x` (Python's `repr` finds the same digits), laid out as `12340000000.0`, `12.34`,
+    `0.001234` (down to 10^-5), else `1e30` or `1.234e33` (no `+`, no leading zero)."""
+    if x == 0:
+        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+    mantissa, _, exp = repr(abs(x)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    k = int(exp or 0) - len(frac)  # the value is int(digits) * 10**k
+    stripped = digits.rstrip("0")
+    k += len(digits) - len(stripped)
+    digits, n = stripped, len(stripped)
+    kk = n + k  # 10**(kk-1) <= |x| < 10**kk
+    if k >= 0 and kk <= 16:
+        body = digits + "0" * k + ".0"
+    elif 0 < kk <= 16:
+        body = f"{digits[:kk]}.{digits[kk:]}"
+    elif -5 < kk <= 0:
+        body = "0." + "0" * -kk + digits
+    elif n == 1:
+        body = f"{digits}e{kk - 1}"
+    else:
+        body = f"{digits[0]}.{digits[1:]}e{kk - 1}"
+    return ("-" if x < 0 else "") + body
+
+
+def _scalar(value: Any) -> str:
+    if value is None or isinstance(value, bool | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        if INT_MIN <= value <= INT_MAX:
+            return str(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise FormatError(f"the number {str(value)[:40]}... is out of the 64-bit float "
+                              "range the reference builder reads") from None
+    if isinstance(value, float) and math.isfinite(value):
+        return shortest_float(value)
+    raise FormatError(f"metadata cannot hold {value!r}")
+
+
+class _Token(str):
+    """Literal JSON text queued between values."""
+
+
 def _compact(value: Any, *, sort: bool) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort)
+    """Compact JSON (objects' keys sorted when `sort`), written without recursion, so any
+    depth the reader accepted can be written back."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            out.append(item)
+        elif isinstance(item, dict):
+            queued: list[Any] = [_Token("{")]
+            for i, key in enumerate(sorted(item) if sort else item):
+                queued += [_Token(("," if i else "") + json.dumps(key, ensure_ascii=False)
+                                  + ":"), item[key]]
+            stack.extend(reversed([*queued, _Token("}")]))
+        elif isinstance(item, list):
+            queued = [_Token("[")]
+            for i, element in enumerate(item):
+                queued += [_Token(","), element] if i else [element]
+            stack.extend(reversed([*queued, _Token("]")]))
+        else:
+            out.append(_scalar(item))
+    return "".join(out)
 
 
 def encode_metadata(md: Metadata) -> bytes:
@@ -63,6 +136,13 @@ def encode_metadata(md: Metadata) -> bytes:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not standard JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of the 64-bit float range")
+    return value
 
 
 def _lone_surrogate(doc: Any) -> str | None:
@@ -88,9 +168,11 @@ def _lone_surrogate(doc: Any) -> str | None:
 def decode_metadata(raw: bytes | memoryview, *, source: str = "", offset: int = 0) -> Metadata:
     """Parse the section; raise `FormatError` (with the section's offset) when it is not valid:
     not UTF-8, not standard JSON (`NaN` and `Infinity` are refused, as the reference reader
-    refuses them), or a string with a lone surrogate."""
+    refuses them, and so is a number past the 64-bit float range), or a string with a lone
+    surrogate."""
     try:
-        doc = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant)
+        doc = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant,
+                         parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"metadata section at offset {offset} is not UTF-8 JSON: {exc}",
                           source=source, offset=offset) from None

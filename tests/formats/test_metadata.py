@@ -16,6 +16,7 @@ from eifdiff.formats.metadata import (
     Metadata,
     decode_metadata,
     encode_metadata,
+    shortest_float,
 )
 from tests.helpers import Vector, small_metadata
 
@@ -91,6 +92,7 @@ def test_roundtrip(name: str, version: str, custom: object, docker: object,
     (b"{", "not UTF-8 JSON"),
     (b"[]", "not a JSON object"),
     (b'{"ImageName":"x"}', "lacks ImageVersion, BuildMetadata, DockerInfo"),
+    (b'{"ImageName":1e400}', "out of the 64-bit float range"),
     (b'{"ImageName":"x","ImageVersion":"1","BuildMetadata":{"BuildTime":1},"DockerInfo":null,'
      b'"CustomMetadata":null}', "BuildMetadata.BuildTime"),
 ])
@@ -107,3 +109,45 @@ def test_unknown_keys_kept_in_extra() -> None:
     doc["Future"] = {"x": 1}
     md = decode_metadata(json.dumps(doc).encode())
     assert md.extra == {"Future": {"x": 1}}
+
+
+# The reference serializer's layout of an f64 (the Ryu crate's): each case from its rules.
+FLOATS = [
+    (1234e7, "12340000000.0"), (100.0, "100.0"), (1e15, "1000000000000000.0"),  # integral
+    (1234e-2, "12.34"), (1.5, "1.5"), (-2.5, "-2.5"),  # a point inside
+    (1234e-6, "0.001234"), (1e-4, "0.0001"), (1e-5, "0.00001"),  # down to 10^-5
+    (1e16, "1e16"), (1e30, "1e30"), (1e-6, "1e-6"), (5e-324, "5e-324"),  # one digit
+    (1234e30, "1.234e33"), (1.2345e-7, "1.2345e-7"),  # more digits
+    (1.7976931348623157e308, "1.7976931348623157e308"), (0.0, "0.0"), (-0.0, "-0.0"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), FLOATS)
+def test_floats_are_written_as_the_reference_writes_them(value: float, text: str) -> None:
+    assert shortest_float(value) == text
+    assert float(text) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_float_reads_back_and_uses_no_python_only_form(value: float) -> None:
+    text = shortest_float(value)
+    assert float(text) == value and "+" not in text and "e-0" not in text
+    assert len(text.lstrip("-").split("e")[0].replace(".", "").strip("0")) <= 17
+
+
+def test_numbers_in_custom_metadata() -> None:
+    custom = {"ratio": 0.00001, "big": 1e16, "n": 2**64 - 1, "past_u64": 2**64, "neg": -2**63,
+              "nested": [[{"x": 1.0}]]}
+    raw = encode_metadata(small_metadata(custom_metadata=custom))
+    assert (b'"CustomMetadata":{"big":1e16,"n":18446744073709551615,"neg":-9223372036854775808,'
+            b'"nested":[[{"x":1.0}]],"past_u64":1.8446744073709552e19,"ratio":0.00001}') in raw
+    assert encode_metadata(decode_metadata(raw)) == raw
+
+
+def test_deep_custom_metadata_is_written_back() -> None:
+    deep: object = 1
+    for _ in range(900):
+        deep = [deep]
+    md = decode_metadata(encode_metadata(small_metadata(custom_metadata=deep)))
+    assert encode_metadata(md) == encode_metadata(small_metadata(custom_metadata=deep))
