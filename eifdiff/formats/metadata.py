@@ -145,6 +145,22 @@ def _finite(text: str) -> float:
     return value
 
 
+MAX_NESTING = 127  # the reference reader's recursion limit (128, counted down to 0)
+
+
+def _too_deep(doc: Any) -> bool:
+    """Whether arrays and objects nest deeper than the reference reader accepts."""
+    stack = [(doc, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_NESTING:
+                return True
+            values = item.values() if isinstance(item, dict) else item
+            stack += [(v, depth + 1) for v in values if isinstance(v, dict | list)]
+    return False
+
+
 def _lone_surrogate(doc: Any) -> str | None:
     """The first string (key or value) in `doc` holding a lone surrogate (a `\\udXXX` escape
     with no partner), or None; such a string is not Unicode text and cannot be written as
@@ -168,14 +184,18 @@ def _lone_surrogate(doc: Any) -> str | None:
 def decode_metadata(raw: bytes | memoryview, *, source: str = "", offset: int = 0) -> Metadata:
     """Parse the section; raise `FormatError` (with the section's offset) when it is not valid:
     not UTF-8, not standard JSON (`NaN` and `Infinity` are refused, as the reference reader
-    refuses them, and so is a number past the 64-bit float range), or a string with a lone
-    surrogate."""
+    refuses them, and so is a number past the 64-bit float range or nesting past its limit),
+    or a string with a lone surrogate."""
     try:
         doc = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant,
                          parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"metadata section at offset {offset} is not UTF-8 JSON: {exc}",
                           source=source, offset=offset) from None
+    if _too_deep(doc):
+        raise FormatError(f"metadata section at offset {offset} nests arrays and objects "
+                          f"deeper than {MAX_NESTING} levels (the reference reader's limit)",
+                          source=source, offset=offset)
     surrogate = _lone_surrogate(doc)
     if surrogate is not None:
         raise FormatError(f"metadata section at offset {offset} has a string with a lone "

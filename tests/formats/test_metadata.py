@@ -12,6 +12,7 @@ from eifdiff.errors import FormatError
 from eifdiff.formats.eif import SectionType, parse_layout
 from eifdiff.formats.metadata import (
     BUILD_KEYS,
+    MAX_NESTING,
     TOP_KEYS,
     Metadata,
     decode_metadata,
@@ -145,9 +146,17 @@ def test_numbers_in_custom_metadata() -> None:
     assert encode_metadata(decode_metadata(raw)) == raw
 
 
-def test_deep_custom_metadata_is_written_back() -> None:
+def _nested(levels: int) -> object:
     deep: object = 1
-    for _ in range(900):
+    for _ in range(levels):
         deep = [deep]
-    md = decode_metadata(encode_metadata(small_metadata(custom_metadata=deep)))
-    assert encode_metadata(md) == encode_metadata(small_metadata(custom_metadata=deep))
+    return deep
+
+
+def test_nesting_up_to_the_reference_readers_limit() -> None:
+    ok = small_metadata(custom_metadata=_nested(MAX_NESTING - 1))  # inside the top object
+    assert encode_metadata(decode_metadata(encode_metadata(ok))) == encode_metadata(ok)
+    deep = encode_metadata(small_metadata(custom_metadata=_nested(MAX_NESTING)))
+    with pytest.raises(FormatError, match=f"deeper than {MAX_NESTING} levels"):
+        decode_metadata(deep)
+    assert encode_metadata(small_metadata(custom_metadata=_nested(5000)))  # no recursion
