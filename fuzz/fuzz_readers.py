@@ -179,10 +179,16 @@ def target_compression(data: bytes) -> None:
 
 def target_metadata(data: bytes) -> None:
     from eifdiff.errors import FormatError
-    from eifdiff.formats.metadata import decode_metadata
+    from eifdiff.formats.metadata import decode_metadata, encode_metadata
 
-    with contextlib.suppress(FormatError):
-        decode_metadata(data, offset=7)
+    try:
+        md = decode_metadata(data, offset=7)
+    except FormatError:
+        return
+    raw = encode_metadata(md)  # what the reader accepts, the writer writes, and reads back
+    again = decode_metadata(raw)
+    if encode_metadata(again) != raw:
+        raise Broken(f"metadata does not round-trip: {raw[:200]!r}")
 
 
 _IMAGE_FILE: list[int] = []

@@ -145,6 +145,15 @@ def _finite(text: str) -> float:
     return value
 
 
+def _integer(text: str) -> int:
+    """An integer literal; past 64 bits the reference reader takes it as a float, so it must
+    fit one."""
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        _finite(text)
+    return value
+
+
 MAX_NESTING = 127  # the reference reader's recursion limit (128, counted down to 0)
 
 
@@ -188,7 +197,7 @@ def decode_metadata(raw: bytes | memoryview, *, source: str = "", offset: int = 
     or a string with a lone surrogate."""
     try:
         doc = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant,
-                         parse_float=_finite)
+                         parse_float=_finite, parse_int=_integer)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"metadata section at offset {offset} is not UTF-8 JSON: {exc}",
                           source=source, offset=offset) from None

@@ -67,7 +67,8 @@ def test_nested_objects_sorted_and_strings_raw() -> None:
     assert decode_metadata(raw) == md
 
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=12)
+json_scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=12)
+                | st.floats(allow_nan=False, allow_infinity=False))
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -94,6 +95,7 @@ def test_roundtrip(name: str, version: str, custom: object, docker: object,
     (b"[]", "not a JSON object"),
     (b'{"ImageName":"x"}', "lacks ImageVersion, BuildMetadata, DockerInfo"),
     (b'{"ImageName":1e400}', "out of the 64-bit float range"),
+    (b'{"ImageName":1' + b"0" * 400 + b'}', "out of the 64-bit float range"),
     (b'{"ImageName":"x","ImageVersion":"1","BuildMetadata":{"BuildTime":1},"DockerInfo":null,'
      b'"CustomMetadata":null}', "BuildMetadata.BuildTime"),
 ])
