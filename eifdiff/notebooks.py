@@ -43,6 +43,11 @@ def trust(path: Path) -> None:
     NotebookNotary().sign(nb)
 
 
+# The kernel's own log (a KeyboardInterrupt it reports while being shut down, say) is not the
+# user's business: a failing cell or a dead kernel is reported by the run itself.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
 def run_notebooks(eif_a: str, eif_b: str, out: str | os.PathLike[str], *,
                   folder: str | os.PathLike[str] | None = None,
                   names: tuple[str, ...] = NOTEBOOKS, timeout: float = 600.0) -> list[Ran]:
@@ -75,7 +80,8 @@ def run_notebooks(eif_a: str, eif_b: str, out: str | os.PathLike[str], *,
             papermill.execute_notebook(str(src / f"{name}.ipynb"), str(dest), parameters=params,
                                        cwd=str(target), kernel_name="python3",
                                        progress_bar=False, execution_timeout=timeout,
-                                       kernel_manager_class=LocalKernelManager)
+                                       kernel_manager_class=LocalKernelManager,
+                                       extra_arguments=KERNEL_ARGUMENTS)
         except PapermillExecutionError as exc:
             raise EifdiffError(f"{dest}: cell {exc.exec_count} failed: {exc.ename}: "
                                f"{exc.evalue}") from None

@@ -69,6 +69,7 @@ p.warn { background: #fff3cd; border: 1px solid #e0b400; padding: .5rem .75rem; 
 #divs td.c-category, #divs td.c-pcrs, #divs td.c-layer, #divs td.num, #divs td.c-field
   { white-space: nowrap; }
 #divs tr.group td { background: #edf2ff; font-weight: 600; color: var(--fg); }
+#divs .space { display: block; color: var(--muted); font-size: 85%; }
 #causes td { vertical-align: top; } #causes td.ev { max-width: 40em; }
 #causes td.t { min-width: 24em; } #causes td.fix { max-width: 34em; }
 #causes td.c-pcrs { white-space: nowrap; }
@@ -190,6 +191,16 @@ JS = """
       const raw = shown(i, key), v = text(raw);
       if (key === "path") pathCell(td, v);
       else td.textContent = key === "pcrs" && v === "" ? "\\u2013" : v;
+      const space = key === "offset_a" ? r[col.stream_a] : key === "offset_b" ? r[col.stream_b]
+        : null;
+      if (space && typeof raw === "number") {
+        const note = document.createElement("span");
+        note.className = "space";
+        note.textContent = "in " + space;
+        td.appendChild(note);
+        td.title = "an offset in " + r[col.section] + "'s decompressed " + space +
+          " stream, not in the file";
+      }
       td.className = "c-" + key + (typeof raw === "number" ? " num" : "");
       if (key === "path" && r[col.package]) td.title = "package: " + r[col.package];
       if (key === "path" && deep[i] !== undefined) {
@@ -472,6 +483,11 @@ def _cell(d: Divergence, key: str, deep: int | None) -> str:
     cls = f"c-{key}" + (" num" if isinstance(raw, int) else "")
     title = f' title="package: {_e(d.package)}"' if key == "path" and d.package else ""
     text = _e(v)
+    space = {"offset_a": d.stream_a, "offset_b": d.stream_b}.get(key)
+    if space and isinstance(raw, int):
+        text += f'<span class="space">in {_e(space)}</span>'
+        title = (f' title="an offset in {_e(d.section)}&#39;s decompressed {_e(space)} stream, '
+                 'not in the file"')
     if key == "path":
         text = text.replace("/", "/<wbr>")
         if deep is not None:

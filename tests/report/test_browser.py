@@ -173,3 +173,27 @@ def test_executed_overview_notebook_in_chromium(browser, pair: tuple[Path, Path]
                for i in images)
     assert "median offset +130 s" not in body  # figure text is in the image, not the page
     assert "… and" in body and "more like these" in body
+
+
+def test_html_report_offsets_in_a_stream_say_so_after_sorting(browser, report: Report,
+                                                               tmp_path: Path) -> None:
+    """Rows the script draws (here after a sort) note a decompressed stream's offsets too."""
+    from selenium.webdriver.common.by import By
+
+    rows = tuple(dataclasses.replace(d, stream_a="gzip") if d.offset_a is not None and i % 2
+                 else d for i, d in enumerate(report.divergences))
+    page = tmp_path / "report.html"
+    page.write_text(report_html(dataclasses.replace(report, divergences=rows)), encoding="utf-8")
+    browser.get(page.as_uri())
+    browser.find_element(By.CSS_SELECTOR, '#divs th[data-key="offset_a"]').click()
+    cells = browser.execute_script("""
+        return [...document.querySelectorAll('#divs td.c-offset_a')].map(td =>
+          [td.firstChild ? td.firstChild.textContent : '',
+           td.querySelector('.space') ? td.querySelector('.space').textContent : null,
+           td.title]);""")
+    noted = [c for c in cells if c[1] is not None]
+    assert noted and all(c[1] == "in gzip" and "decompressed gzip stream" in c[2] for c in noted)
+    assert any(c[1] is None and c[0] for c in cells)  # file offsets carry no note
+    numbers = [int(c[0]) for c in cells if c[0].isdigit()]
+    assert numbers == sorted(numbers) and len(numbers) > 10
+    assert _errors(browser) == []

@@ -181,6 +181,20 @@ def test_every_divergence_is_a_row_in_the_table() -> None:
     assert {d.path for d in report.divergences} <= set(doc.cells["c-path"])
 
 
+def test_offsets_in_a_decompressed_stream_say_so() -> None:
+    """An offset into a gzip ramdisk's decompressed bytes is not a file offset: its cell says
+    which stream it indexes (the script's pages do the same from the embedded rows)."""
+    rows = [div(0), div(1, offset_a=5000, offset_b=5200, stream_a="gzip", stream_b="gzip[2]")]
+    report = dataclasses.replace(sample_report("cpio-mtime"), divergences=tuple(rows))
+    page = report_html(report)
+    assert not parse(page).errors
+    assert re.search(r'title="an offset in ramdisk\[1\]&#39;s decompressed gzip stream, not in '
+                     r'the file">5000<span class="space">in gzip</span></td>', page)
+    assert '>5200<span class="space">in gzip[2]</span></td>' in page
+    assert '<td class="c-offset_a num">100</td>' in page  # a file offset: no note
+    assert 'r[col.stream_a]' in page  # the script pages render the same note
+
+
 def test_layer_counts_and_anomalies_and_deep_text() -> None:
     report = dataclasses.replace(
         sample_report("elf-build-path"),
