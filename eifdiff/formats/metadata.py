@@ -138,20 +138,78 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not standard JSON")
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is out of the 64-bit float range")
-    return value
+_POW10 = tuple(float(f"1e{i}") for i in range(309))
+_I32_MAX = (1 << 31) - 1
 
 
-def _integer(text: str) -> int:
-    """An integer literal; past 64 bits the reference reader takes it as a float, so it must
-    fit one."""
+def _out_of_range(text: str) -> ValueError:
+    return ValueError(f"the number {text[:40]} is out of the 64-bit float range")
+
+
+def reference_float(text: str) -> float:
+    """A JSON number literal as the reference reader (serde_json without its float_roundtrip
+    feature) reads it into an f64: digits gathered into a u64 (those past its range dropped,
+    integer ones counted in the exponent), then one multiplication or division by a power of
+    ten; not always the correctly rounded value Python's `float` gives. ValueError past the
+    f64 range."""
+    negative = text.startswith("-")
+    mantissa, _, exp_text = text.lstrip("-").replace("E", "e").partition("e")
+    whole, _, frac = mantissa.partition(".")
+    significand, exponent, full = 0, 0, False
+    for ch in whole:
+        if full or significand * 10 + (ord(ch) - 48) > INT_MAX:
+            full = True
+            exponent += 1
+        else:
+            significand = significand * 10 + (ord(ch) - 48)
+    for ch in frac:
+        if full or significand * 10 + (ord(ch) - 48) > INT_MAX:
+            full = True
+        else:
+            significand = significand * 10 + (ord(ch) - 48)
+            exponent -= 1
+    if exp_text:
+        positive_exp = not exp_text.startswith("-")
+        digits = exp_text.lstrip("+-")
+        value = 0
+        for ch in digits:
+            if value * 10 + (ord(ch) - 48) > _I32_MAX:
+                if significand and positive_exp:
+                    raise _out_of_range(text)
+                return -0.0 if negative else 0.0
+            value = value * 10 + (ord(ch) - 48)
+        exponent = max(-(1 << 31), min(_I32_MAX, exponent + (value if positive_exp
+                                                              else -value)))
+    f = float(significand)
+    while True:
+        if abs(exponent) <= 308:
+            if exponent >= 0:
+                f *= _POW10[exponent]
+                if math.isinf(f):
+                    raise _out_of_range(text)
+            else:
+                f /= _POW10[-exponent]
+            break
+        if f == 0.0:
+            break
+        if exponent >= 0:
+            raise _out_of_range(text)
+        f /= 1e308
+        exponent += 308
+    return -f if negative else f
+
+
+def _integer(text: str) -> int | float:
+    """An integer literal as the reference reader reads it: a u64 or an i64 when it fits
+    (`-0` is the float -0.0 there), else an f64 (`reference_float`)."""
     value = int(text)
-    if not INT_MIN <= value <= INT_MAX:
-        _finite(text)
-    return value
+    if not text.startswith("-"):
+        return value if value <= INT_MAX else reference_float(text)
+    if INT_MIN <= value < 0:
+        return value
+    if -value <= INT_MAX:  # -0, or past i64 within u64: the negated u64 as a float
+        return -float(-value)
+    return reference_float(text)
 
 
 MAX_NESTING = 127  # the reference reader's recursion limit (128, counted down to 0)
@@ -197,7 +255,7 @@ def decode_metadata(raw: bytes | memoryview, *, source: str = "", offset: int = 
     or a string with a lone surrogate."""
     try:
         doc = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant,
-                         parse_float=_finite, parse_int=_integer)
+                         parse_float=reference_float, parse_int=_integer)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"metadata section at offset {offset} is not UTF-8 JSON: {exc}",
                           source=source, offset=offset) from None

@@ -17,6 +17,7 @@ from eifdiff.formats.metadata import (
     Metadata,
     decode_metadata,
     encode_metadata,
+    reference_float,
     shortest_float,
 )
 from tests.helpers import Vector, small_metadata
@@ -67,8 +68,12 @@ def test_nested_objects_sorted_and_strings_raw() -> None:
     assert decode_metadata(raw) == md
 
 
+# floats that the reference reader reads back from their shortest form (most do; some come
+# back one bit off, as `test_numbers_read_and_written_as_the_reference_does` shows)
+json_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
+    lambda x: reference_float(shortest_float(x)) == x)
 json_scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=12)
-                | st.floats(allow_nan=False, allow_infinity=False))
+                | json_floats)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -162,3 +167,34 @@ def test_nesting_up_to_the_reference_readers_limit() -> None:
     with pytest.raises(FormatError, match=f"deeper than {MAX_NESTING} levels"):
         decode_metadata(deep)
     assert encode_metadata(small_metadata(custom_metadata=_nested(5000)))  # no recursion
+
+
+# How the reference reader reads a number literal (serde_json's default parser): the value it
+# then writes back, which is not always the correctly rounded one.
+READ = [
+    ("795063e275", "7.950629999999999e280"),  # one rounding in the u64, one in the multiply
+    ("39e-299", None), ("1E5", "100000.0"), ("0.30000000000000004", "0.30000000000000004"),
+    ("-0", "-0.0"), ("-0.0", "-0.0"), ("0", "0"), ("-9223372036854775808", "-9223372036854775808"),
+    ("-9223372036854775809", "-9.223372036854776e18"),
+    ("18446744073709551615", "18446744073709551615"),
+    ("18446744073709551616", "1.8446744073709552e19"),
+    ("123456789012345678901234567890.5e-10", "1.2345678901234567e19"),  # digits past a u64 dropped
+    ("1e-400", "0.0"), ("-1e-400", "-0.0"), ("0e99999999999", "0.0"), ("1e-99999999999", "0.0"),
+]
+
+
+@pytest.mark.parametrize(("literal", "written"), READ)
+def test_numbers_read_and_written_as_the_reference_does(literal: str, written: str | None) -> None:
+    doc = json.loads(encode_metadata(small_metadata()))
+    raw = json.dumps(doc).replace('"CustomMetadata": null', f'"CustomMetadata": [{literal}]')
+    out = encode_metadata(decode_metadata(raw.encode()))
+    if written is None:  # a value the reference reads differently from Python's float()
+        assert reference_float(literal) != float(literal)
+        written = shortest_float(reference_float(literal))
+    assert out.endswith(f'"CustomMetadata":[{written}]}}'.encode()), out[-80:]
+
+
+@pytest.mark.parametrize("literal", ["1e400", "1e99999999999", "-1" + "0" * 400])
+def test_numbers_past_a_double_are_refused(literal: str) -> None:
+    with pytest.raises(FormatError, match="out of the 64-bit float range"):
+        decode_metadata(b'{"ImageName":' + literal.encode() + b"}")
