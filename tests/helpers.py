@@ -147,6 +147,10 @@ class Measured:
     cpu: float
     rss_mb: float
 
+    @property
+    def text(self) -> str:
+        return self.out.decode("utf-8")  # strict: every output must be UTF-8
+
 
 # A fresh, small interpreter whose only child is eifdiff: its RUSAGE_CHILDREN peak is eifdiff's.
 # Spawning eifdiff from the test process itself would count the test process's own peak (a

@@ -56,15 +56,14 @@ from eifdiff.image import open_image
 from eifdiff.load import Limits, load
 from eifdiff.unpack import unpack
 from tests.helpers import (
+    Measured,
     patch_header,
     patch_section_header,
     require_vectors,
+    run_measured,
     section_offsets,
     with_crc,
     within_cpu,
-)
-from tests.helpers import (
-    run_measured as measured,
 )
 
 pytestmark = pytest.mark.slow
@@ -81,36 +80,20 @@ MiB = 1 << 20
 # measured CLI runs
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-    wall: float
-    cpu: float
-    rss_mb: float
-
-
-def run_measured(*args: str | Path, nofile: int = 0, timeout: float = 300) -> Run:
-    """One `eifdiff` child: exit code, output, wall time, CPU time and peak RSS."""
-    m = measured(*args, nofile=nofile, timeout=timeout)
-    return Run(m.code, m.out.decode("utf-8", "replace"), m.err, m.wall, m.cpu, m.rss_mb)
-
-
 def wall_budget(budget: float) -> float:
     """`budget` seconds, times the machine's oversubscription (1-minute load per core) when
     that is over 1: exactly `budget` on a machine that only runs this suite."""
     return budget * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
-def run_timed(*args: str | Path, budget: float = WALL_LIMIT) -> Run:
+def run_timed(*args: str | Path, budget: float = WALL_LIMIT) -> Measured:
     """`run_measured`, repeated (at most three runs) while the wall time is over the budget;
     every run must give the same exit code and output. Returns the fastest run, whose CPU time
     is under `budget` and wall time under `wall_budget(budget)`."""
     runs = [run_measured(*args)]
     while runs[-1].wall >= budget and len(runs) < 3:
         runs.append(run_measured(*args))
-        assert (runs[-1].code, runs[-1].out, runs[-1].err) == (runs[0].code, runs[0].out,
+        assert (runs[-1].code, runs[-1].text, runs[-1].err) == (runs[0].code, runs[0].text,
                                                                runs[0].err)
     best = min(runs, key=lambda r: r.wall)
     assert best.cpu < budget, f"{args}: {best.cpu:.2f} s of CPU (budget {budget})"
@@ -119,7 +102,7 @@ def run_timed(*args: str | Path, budget: float = WALL_LIMIT) -> Run:
     return best
 
 
-def assert_small(run: Run, what: object) -> None:
+def assert_small(run: Measured, what: object) -> None:
     assert run.rss_mb < RSS_LIMIT_MB, f"{what}: peak RSS {run.rss_mb:.0f} MB"
     assert "Traceback" not in run.err and "internal error" not in run.err, run.err
 
@@ -215,7 +198,7 @@ def test_damaged_container_cli(case: str, vector_02: tuple, good_02: Path,
     line = f"{path}: {message}\n"
     for args in (("describe", path), (good_02, path), (path, good_02, "--json")):
         run = run_timed(*args)
-        assert (run.code, run.out, run.err) == (2, "", line), args
+        assert (run.code, run.text, run.err) == (2, "", line), args
         assert_small(run, args)
 
 
@@ -226,7 +209,7 @@ def test_damaged_container_as_both_sides(vector_02: tuple, tmp_path: Path) -> No
     a.write_bytes(_sized(data, 3, 2**64 - 1))
     b.write_bytes(data[:547])
     run = run_timed(a, b)
-    assert run.code == 2 and run.out == "" and len(run.err.splitlines()) == 1
+    assert run.code == 2 and run.text == "" and len(run.err.splitlines()) == 1
     assert run.err in (
         f"{a}: section 3 (ramdisk) declares {2**64 - 1} bytes at offset {offsets[3] + 12} but "
         f"the file ends at {len(data)}\n",
@@ -245,7 +228,7 @@ def test_trailing_bytes_through_the_cli(extra: int, vector_02: tuple, good_02: P
     run = run_timed("describe", "--json", path)
     assert (run.code, run.err) == (0, "")
     assert_small(run, "describe")
-    doc = json.loads(run.out)
+    doc = json.loads(run.text)
     assert doc["CheckCRC"] is True
     assert doc["eifdiff"]["TrailingBytes"] == extra
     assert doc["eifdiff"]["Anomalies"] == [anomaly]
@@ -253,11 +236,11 @@ def test_trailing_bytes_through_the_cli(extra: int, vector_02: tuple, good_02: P
                                    **open_image(good_02).pcrs}
     text = run_timed("describe", path)
     assert text.code == 0
-    assert f"anomaly: eif at offset {len(data)}: {extra} bytes after the last section" in text.out
+    assert f"anomaly: eif at offset {len(data)}: {extra} bytes after the last section" in text.text
     run = run_timed(path, good_02, "--json")
     assert (run.code, run.err) == (1, "")
     assert_small(run, "compare")
-    report = json.loads(run.out)
+    report = json.loads(run.text)
     assert report["verdict"] == "pcr-equivalent"
     assert brief(report["anomalies"]) == [{**anomaly, "path": "a:eif"}]
 
@@ -271,18 +254,18 @@ def test_crc_damage_through_the_cli(vector_02: tuple, good_02: Path, tmp_path: P
     path.write_bytes(bytes(damaged))
     run = run_timed("describe", "--json", path)
     assert (run.code, run.err) == (0, "")
-    doc = json.loads(run.out)
+    doc = json.loads(run.text)
     assert doc["CheckCRC"] is False and doc["eifdiff"]["Anomalies"] == []
     assert doc["eifdiff"]["StoredCRC"] != doc["eifdiff"]["ComputedCRC"]
     assert_small(run, "describe")
     run = run_timed(good_02, path, "--json")
     assert (run.code, run.err) == (1, "")
-    assert json.loads(run.out)["verdict"] == "pcr-equivalent"
+    assert json.loads(run.text)["verdict"] == "pcr-equivalent"
     # and a flipped kernel byte: CRC false and PCR0/PCR1 moved, still exit 0
     kernel = bytearray(data)
     kernel[548 + 12 + 100] ^= 1
     path.write_bytes(bytes(kernel))
-    doc = json.loads(run_timed("describe", "--json", path).out)
+    doc = json.loads(run_timed("describe", "--json", path).text)
     assert doc["CheckCRC"] is False
     assert doc["Measurements"]["PCR0"] != open_image(good_02).pcrs["PCR0"]
     assert with_crc(bytes(kernel)) != bytes(kernel)
@@ -526,11 +509,11 @@ def test_hostile_describe(name: str, hostile: HostileSet) -> None:
     case = hostile.cases[name]
     run = run_measured("describe", case.b, timeout=60)
     assert (run.code, run.err) == (0, ""), run.err
-    assert _pcr_lines(run.out) == case.pcrs
+    assert _pcr_lines(run.text) == case.pcrs
     assert_small(run, "describe")
     run = run_measured("describe", "--json", case.b, timeout=60)
     assert run.code == 0
-    assert {k: v for k, v in json.loads(run.out)["Measurements"].items()
+    assert {k: v for k, v in json.loads(run.text)["Measurements"].items()
             if k.startswith("PCR")} == case.pcrs
 
 
@@ -542,7 +525,7 @@ def test_hostile_compare(name: str, hostile: HostileSet) -> None:
     assert run.err == ""
     assert_small(run, "compare")
     assert run.wall < case.max_wall, f"{run.wall:.1f} s"
-    report = json.loads(run.out)
+    report = json.loads(run.text)
     assert report["schema"] == "eifdiff/2"
     assert report["b"]["pcrs"] == case.pcrs
     assert report["verdict"] in ("different", "pcr-equivalent")
@@ -579,7 +562,7 @@ def test_max_decompressed_bound(zeros_64m: tuple[Path, int, int], hostile: Hosti
     run = run_measured(hostile.good, path, "--json", "--max-decompressed", "10000000")
     assert run.code == 1 and run.err == ""
     assert_small(run, "bound")
-    assert brief(json.loads(run.out)["anomalies"]) == [{
+    assert brief(json.loads(run.text)["anomalies"]) == [{
         "path": "b:ramdisk[1]:gzip stream", "offset": base,
         "message": _bound("gzip", 10_000_000, 10_000_000, 1000, _size(path))}]
     # under a looser ratio and no size bound, the same 64 MiB inflate (zeros: not an archive)
@@ -591,7 +574,7 @@ def test_max_ratio_bound(zeros_64m: tuple[Path, int, int], hostile: HostileSet) 
     path, size, base = zeros_64m
     run = run_measured(hostile.good, path, "--json", "--max-ratio", "10")
     assert run.code == 1 and run.err == ""
-    assert brief(json.loads(run.out)["anomalies"]) == [{
+    assert brief(json.loads(run.text)["anomalies"]) == [{
         "path": "b:ramdisk[1]:gzip stream", "offset": base,
         "message": _bound("gzip", 10 * size + MiB, 8 * GiB, 10, size)}]
 
@@ -619,7 +602,7 @@ def test_bounds_hold_for_a_ramdisk_of_many_streams(hostile: HostileSet) -> None:
     assert run.code == 1 and run.err == ""
     assert any(x["path"].startswith("b:ramdisk[1]:zstd stream")
                and "bound for this ramdisk" in x["message"]
-               for x in json.loads(run.out)["anomalies"])
+               for x in json.loads(run.text)["anomalies"])
 
 
 def test_many_gzip_members_do_not_exhaust_file_descriptors(hostile: HostileSet) -> None:
@@ -631,7 +614,7 @@ def test_many_gzip_members_do_not_exhaust_file_descriptors(hostile: HostileSet) 
     run = run_measured(hostile.good, path, "--json", "--no-remedies", nofile=256, timeout=120)
     assert "internal error" not in run.err, run.err
     assert run.code == 1, run.err
-    report = json.loads(run.out)
+    report = json.loads(run.text)
     assert report["verdict"] == "different"
     assert all(x["path"].startswith("b:") for x in report["anomalies"])
 
@@ -657,7 +640,7 @@ def test_corrupt_stream_is_an_anomaly(fmt: str, hostile: HostileSet) -> None:
     path, _, base = hostile.ramdisk(f"corrupt-{fmt}", bytes(bad))
     run = run_measured(hostile.good, path, "--json")
     assert run.code == 1, run.err
-    (x,) = json.loads(run.out)["anomalies"]
+    (x,) = json.loads(run.text)["anomalies"]
     assert (x["path"], x["offset"]) == (f"b:ramdisk[1]:{fmt} stream", base)
     assert x["message"].startswith(f"corrupt {fmt} stream after ")
 
@@ -693,7 +676,7 @@ def test_undecodable_metadata_is_an_anomaly(label: str, body: bytes, hostile: Ho
     assert img.anomalies[0].message.startswith(f"metadata section at offset {offset}")
     run = run_measured("describe", path)
     assert (run.code, run.err) == (0, "")
-    assert _pcr_lines(run.out) == hostile.good_pcrs
+    assert _pcr_lines(run.text) == hostile.good_pcrs
 
 
 def _certificate_pem(label: str) -> bytes:
@@ -742,7 +725,7 @@ def test_certificate_that_cannot_be_read_whole(label: str, hostile: HostileSet,
     assert img.signature is None or img.signature.check is False
     run = run_measured("describe", "--json", path)
     assert (run.code, run.err) == (0, ""), run.err
-    doc = json.loads(run.out)
+    doc = json.loads(run.text)
     assert doc["IsSigned"] is True and doc["SignatureCheck"] is False
     pcrs = {k: v for k, v in doc["Measurements"].items() if k.startswith("PCR")}
     assert {k: pcrs[k] for k in ("PCR0", "PCR1", "PCR2")} == {

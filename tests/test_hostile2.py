@@ -30,7 +30,6 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cbor2
@@ -56,7 +55,7 @@ from tests.diff.test_categories import (
     make_eif,
     signer,
 )
-from tests.helpers import run_measured
+from tests.helpers import Measured, run_measured
 
 RSS_LIMIT_MB = 400
 MiB = 1 << 20
@@ -66,31 +65,18 @@ MiB = 1 << 20
 # helpers
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: bytes
-    err: str
-    rss_mb: float
-
-    @property
-    def text(self) -> str:
-        return self.out.decode("utf-8")  # strict: every output must be UTF-8
-
-
-def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
+def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> Measured:
     """One eifdiff run, its peak RSS its own and its workers' (`tests.helpers.run_measured`)."""
-    m = run_measured(*args, env=env, timeout=timeout)
-    return Run(m.code, m.out, m.err, m.rss_mb)
+    return run_measured(*args, env=env, timeout=timeout)
 
 
-def assert_clean(r: Run, *, code: int) -> None:
+def assert_clean(r: Measured, *, code: int) -> None:
     assert r.code == code, (r.code, r.err)
     assert "Traceback" not in r.err and "internal error" not in r.err, r.err
     assert r.rss_mb < RSS_LIMIT_MB, f"peak RSS {r.rss_mb:.0f} MB"
 
 
-def assert_one_line(r: Run) -> None:
+def assert_one_line(r: Measured) -> None:
     assert_clean(r, code=2)
     assert r.err.endswith("\n") and r.err.count("\n") == 1, r.err
     assert r.err.isprintable() or r.err[:-1].isprintable(), repr(r.err)
