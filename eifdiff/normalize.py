@@ -41,7 +41,14 @@ from pathlib import Path
 from eifdiff.build import Part, measure_parts, write_sections
 from eifdiff.errors import EifdiffError, FormatError
 from eifdiff.formats.compression import GzipHeader, parse_gzip_header
-from eifdiff.formats.cpio import S_IFDIR, S_IFMT, CpioMember, iter_archive, member_from_entry
+from eifdiff.formats.cpio import (
+    S_IFDIR,
+    S_IFMT,
+    CpioMember,
+    Joined,
+    iter_archive,
+    member_from_entry,
+)
 from eifdiff.formats.eif import SectionType
 from eifdiff.formats.metadata import encode_metadata
 from eifdiff.load import Limits, LoadedImage, Piece, Ramdisk, load
@@ -155,15 +162,18 @@ def _normalized(src: _Source, fixes: Sequence[Fix]) -> Iterator[CpioMember]:
 
 
 def _gzip_member(m: CpioMember) -> CpioMember:
-    if bytes(m.data[:2]) != b"\x1f\x8b" or (m.mode & S_IFMT) == S_IFDIR:
+    """The member with its gzip header as `gzip -n` writes it (the body is not copied)."""
+    data = m.data
+    if isinstance(data, Joined) or bytes(data[:2]) != b"\x1f\x8b" or (m.mode & S_IFMT) == S_IFDIR:
         return m
     try:
-        header = parse_gzip_header(m.data)
+        header = parse_gzip_header(data)
     except FormatError:
         return m
     if not header.mtime and not header.name:
         return m
-    return replace(m, data=_gzip_without_name(m.data, header))
+    return replace(m, data=Joined((_gzip_head_without_name(data, header),
+                                   memoryview(data)[header.header_size :])))
 
 
 def _dir_key(name: str) -> str:
@@ -241,11 +251,6 @@ def _gzip_head_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
     if h.flags & FHCRC:
         head += struct.pack("<H", zlib.crc32(head) & 0xFFFF)
     return bytes(head)
-
-
-def _gzip_without_name(data: bytes | memoryview, h: GzipHeader) -> bytes:
-    """The same gzip member with mtime 0 and no file name (`gzip -n`); deflate data untouched."""
-    return _gzip_head_without_name(data, h) + bytes(data[h.header_size :])
 
 
 def _compress(fmt: str, chunks: Iterable[bytes | memoryview],

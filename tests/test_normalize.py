@@ -734,3 +734,22 @@ def test_gzip_ramdisk_is_normalized_in_bounded_memory(tmp_path: Path, spec: str)
     if spec == "mtime":
         peak = _peak_rss_mb(a, b, "--remedies")
         assert peak < 130, f"remedies: {peak:.0f} MB"
+
+
+@pytest.mark.slow
+def test_a_large_gzip_file_inside_the_archive_is_not_copied(tmp_path: Path) -> None:
+    """`--fix gzip` on a 96 MiB gzip file inside an uncompressed archive: the file gets the
+    `gzip -n` header and its body is streamed from the image, not copied (a copy per pass took
+    about 480 MB for a 150 MiB file)."""
+    blob = random.Random(6).randbytes(96 << 20)
+    inner = gz(blob, name="data.bin", mtime=1718357275)
+    src = build(tmp_path / "a.eif", [write_archive([]), write_archive([
+        _dir("app"), CpioMember("app/data.gz", data=inner)])])
+    peak = _peak_rss_mb("normalize", "--fix", "gzip", src, tmp_path / "n.eif")
+    assert peak < 110, f"normalize --fix gzip: {peak:.0f} MB"
+    ramdisk = load(tmp_path / "n.eif").ramdisks[1]
+    (entry,) = [e for e in ramdisk.pieces[0].archive.members if e.name == "app/data.gz"]
+    start = entry.data_offset - ramdisk.pieces[0].base
+    data = bytes(ramdisk.pieces[0].view[start : start + entry.filesize])
+    assert data[3] & 0x08 == 0 and data[4:8] == bytes(4)  # no name, mtime 0
+    assert gzip.decompress(data) == blob

@@ -259,8 +259,10 @@ def skip_nuls(view: memoryview, pos: int) -> int:
     return pos
 
 
-def data_checksum(data: bytes | memoryview) -> int:
+def data_checksum(data: Payload) -> int:
     """The `070702` checksum: the sum of all payload bytes, modulo 2**32."""
+    if isinstance(data, Joined):
+        return sum(data_checksum(p) for p in data.parts) & 0xFFFFFFFF
     if len(data) < 4096:
         return sum(bytes(data)) & 0xFFFFFFFF
     import numpy  # large payloads only; numpy comes with pandas
@@ -395,11 +397,25 @@ def iter_payloads(
 
 
 @dataclass(frozen=True, slots=True)
+class Joined:
+    """A payload made of parts (a new header before a view of the old body, say), written one
+    after the other and never copied into one buffer."""
+
+    parts: tuple[bytes | memoryview, ...]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+
+Payload = bytes | memoryview | Joined
+
+
+@dataclass(frozen=True, slots=True)
 class CpioMember:
     """What the writer needs for one member; every header field is explicit."""
 
     name: str
-    data: bytes | memoryview = b""
+    data: Payload = b""
     mode: int = S_IFREG | 0o644
     uid: int = 0
     gid: int = 0
@@ -452,7 +468,10 @@ def iter_archive(
         size += len(head)
         yield head
         if m.data:
-            yield m.data
+            if isinstance(m.data, Joined):
+                yield from m.data.parts
+            else:
+                yield m.data
             size += len(m.data)
         pad = _align4(size) - size
         if pad:

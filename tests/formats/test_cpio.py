@@ -16,6 +16,7 @@ from eifdiff.formats.cpio import (
     S_IFREG,
     TRAILER_NAME,
     CpioMember,
+    Joined,
     data_checksum,
     iter_payloads,
     member_from_entry,
@@ -261,3 +262,16 @@ def test_writer_layout_matches_gnu_cpio() -> None:
     assert raw[HEADER_SIZE:116] == b"a\0xyz\0"  # 110 + 2 is aligned: the data follows at once
     assert len(raw) == 512 and raw.rstrip(b"\0").endswith(b"TRAILER!!!")
     assert len(write_archive([], trailer=False, block_size=0)) == 0
+
+
+@pytest.mark.parametrize("crc", [False, True])
+def test_a_joined_payload_is_written_as_its_parts_together(crc: bool) -> None:
+    body = random.Random(4).randbytes(9000)
+    parts = (b"\x1f\x8b\x08\x00", memoryview(body)[100:], b"tail")
+    joined = Joined(parts)
+    whole = b"".join(bytes(x) for x in parts)
+    assert len(joined) == len(whole) and data_checksum(joined) == data_checksum(whole)
+    one = write_archive([CpioMember("a", data=joined, mtime=7)], crc=crc)
+    assert one == write_archive([CpioMember("a", data=whole, mtime=7)], crc=crc)
+    ((entry, payload),) = iter_payloads(one, read_archive(one))
+    assert entry.name == "a" and bytes(payload) == whole
