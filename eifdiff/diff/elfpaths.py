@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eifdiff.diff.buildpaths import BuildPaths, find_build_paths, find_build_paths_in_strings
+from eifdiff.diff.spans import equal
 from eifdiff.formats.elfdata import ElfData, SectionData, elf_data
+from eifdiff.mapped import touched
 
 BUILD_PATH = "build-path"
 DERIVED = "derived"
@@ -79,9 +81,9 @@ def explain_sections(da: ElfData, db: ElfData, pairs: tuple[tuple[str, str], ...
     found, ids = _hashes(da, db)
     hashes = (*found, *hashes)
     by_b = {s.name: s for s in db.sections}
-    differing: list[tuple[SectionData, SectionData]] = [
+    differing: list[tuple[SectionData, SectionData]] = [  # views of mapped files: in windows
         (sa, by_b[sa.name]) for sa in da.sections
-        if sa.name in by_b and sa.data != by_b[sa.name].data]
+        if sa.name in by_b and not equal(memoryview(sa.data), memoryview(by_b[sa.name].data))]
     moves = {sb.address - sa.address for sa, sb in differing} | {
         sb.offset - sa.offset for sa, sb in differing}
     known = list(dict.fromkeys(pairs))
@@ -99,6 +101,7 @@ def explain_sections(da: ElfData, db: ElfData, pairs: tuple[tuple[str, str], ...
                                      hashes=tuple(hashes), moves=tuple(sorted(moves - {0})),
                                      discover=not final, strict=sa.code or sb.code)
             results[sa.name] = r
+            touched(len(sa.data) + len(sb.data))
             for p in r.pairs:
                 if (p.a, p.b) not in known:
                     known.append((p.a, p.b))

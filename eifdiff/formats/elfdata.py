@@ -4,12 +4,12 @@ build IDs in its notes (GNU `NT_GNU_BUILD_ID`, Go's `Go` note of type 4)."""
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from dataclasses import dataclass
 
 from eifdiff.errors import FormatError
+from eifdiff.formats.elf import ViewStream
 
 MAX_INFLATED = 128 << 20  # compressed sections inflate to at most this much in all, per file
 MAX_RATIO = 1000  # nor to more than this many times their compressed size
@@ -33,7 +33,7 @@ class SectionData:
     offset: int
     size: int
     address: int
-    data: bytes
+    data: bytes | memoryview  # a view into the file unless inflated: sections are not copied
     inflated: bool
 
     @property
@@ -73,7 +73,7 @@ def _notes(raw: bytes, order: str) -> list[tuple[bytes, int, bytes]]:
     return out
 
 
-def _inflate(body: bytes, order: str, elfclass: int, budget: int) -> bytes | None:
+def _inflate(body: bytes | memoryview, order: str, elfclass: int, budget: int) -> bytes | None:
     """A zlib-compressed section's bytes (after its Elf_Chdr), None when they do not inflate
     to exactly the size the header claims (within `budget`)."""
     head = 24 if elfclass == 64 else 12
@@ -92,12 +92,13 @@ def _inflate(body: bytes, order: str, elfclass: int, budget: int) -> bytes | Non
 
 
 def elf_data(data: bytes | memoryview) -> ElfData:
-    """Every section's contents and the build IDs; FormatError when the file cannot be read."""
+    """Every section's contents (views into `data`, never copies) and the build IDs;
+    FormatError when the file cannot be read."""
     from elftools.elf.elffile import ELFFile
 
-    raw = bytes(data)
+    raw = memoryview(data).cast("B")
     try:
-        elf = ELFFile(io.BytesIO(raw))
+        elf = ELFFile(ViewStream(raw))  # type: ignore[arg-type]
         if elf.num_sections() > MAX_SECTIONS:
             raise FormatError(f"ELF file declares {elf.num_sections()} sections")
         order = "<" if elf.little_endian else ">"
@@ -106,6 +107,7 @@ def elf_data(data: bytes | memoryview) -> ElfData:
         budget = MAX_INFLATED
         for i, sec in enumerate(elf.iter_sections()):
             off, size, stype = sec["sh_offset"], sec["sh_size"], sec["sh_type"]
+            body: bytes | memoryview
             if stype == "SHT_NOBITS":
                 body, inflated = b"", False
             else:
@@ -116,7 +118,9 @@ def elf_data(data: bytes | memoryview) -> ElfData:
                         budget -= len(got)
                         body, inflated = got, True
             if stype == "SHT_NOTE" or sec.name.startswith(".note"):
-                for owner, ntype, desc in _notes(raw[off : off + size], order):
+                # notes are small: 64 KiB holds far more than the 64 notes read
+                for owner, ntype, desc in _notes(bytes(raw[off : off + min(size, 1 << 16)]),
+                                                 order):
                     if owner == b"GNU" and ntype == NT_GNU_BUILD_ID:
                         gnu = desc
                     elif owner == b"Go" and ntype == NT_GO_BUILD_ID:

@@ -3,7 +3,9 @@ Go and C toolchains build in two directories."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,8 +15,11 @@ import pytest
 from eifdiff.diff.approws import PATH_FIELDS
 from eifdiff.diff.buildpaths import common_directory
 from eifdiff.diff.elfpaths import BUILD_PATH, CONTENT, DERIVED, elf_build_paths
+from eifdiff.formats.cpio import S_IFDIR, CpioMember
 from eifdiff.formats.toolchain import detect_toolchain
 from eifdiff.rules import ELF, SECTION_PATHS, rule
+from tests.builders import BOOT_CPIO, cpio, make_eif
+from tests.helpers import run_measured
 
 GO_MAIN = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n'
 C_MAIN = '#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n'
@@ -115,3 +120,34 @@ def test_go_changed_constant_in_code_is_not_a_moved_offset(tmp_path: Path) -> No
     assert not got.explained
     assert got.section(".text").category == CONTENT  # type: ignore[union-attr]
     assert got.pairs == ((f"{tmp_path}/d1", f"{tmp_path}/dir-two"),)
+
+
+@pytest.mark.slow
+def test_large_elf_files_built_in_two_directories_in_bounded_memory(tmp_path: Path) -> None:
+    """Two 64 MiB executables (a large read-only blob) built in two directories: the build
+    path is found with sections read as views of the image in windows. Copying each file and
+    each section, and hashing whole sections, took over 600 MB for 100 MiB files."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(random.Random(8).randbytes(64 << 20))
+    source = ('__asm__(".section .rodata\\n.global blob\\nblob: .incbin \\"' + str(blob)
+              + '\\"\\n.previous\\n");\nextern const char blob[];\n'
+              'int main(void) { return blob[7]; }\n')
+    images = []
+    for side, folder in (("a", "build-a"), ("b", "build-bbbb")):
+        work = tmp_path / folder
+        work.mkdir()
+        (work / "app.c").write_text(source)
+        subprocess.run([gcc, "-g", "-O1", "-o", "app", "app.c"], cwd=work, check=True,
+                       capture_output=True, timeout=300)
+        images.append(make_eif(tmp_path / f"{side}.eif", ramdisks=[BOOT_CPIO, cpio([
+            CpioMember("app", mode=S_IFDIR | 0o755, nlink=2),
+            CpioMember("app/app", data=(work / "app").read_bytes(), mode=0o100755)])]))
+    run = run_measured(*images, "--json")
+    assert run.code == 1, run.err
+    assert run.rss_mb < 150, f"compare: {run.rss_mb:.0f} MB"
+    report = json.loads(run.text)
+    (cause,) = report["root_causes"]
+    assert "build-a" in cause["title"] and "build-bbbb" in cause["title"]
