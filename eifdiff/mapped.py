@@ -8,6 +8,7 @@ page cache on demand). Parsers and differs take no callbacks for it."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import mmap
 import os
 import weakref
@@ -38,6 +39,17 @@ def touched(n: int) -> None:
     if _read[0] > RELEASE_EVERY:
         _read[0] = 0
         release_all()
+
+
+def sha256_of(view: bytes | memoryview) -> str:
+    """SHA-256 (hex) of a view that may lie in a mapped file, read in windows, each counted
+    as read (`touched`), so hashing a large entry keeps resident memory bounded."""
+    h = hashlib.sha256()
+    for pos in range(0, len(view), WINDOW):
+        chunk = view[pos : pos + WINDOW]
+        h.update(chunk)
+        touched(len(chunk))
+    return h.hexdigest()
 
 
 def release_all() -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from eifdiff.errors import Anomaly, FormatError
 from eifdiff.formats.compression import GzipHeader, decompress_to, parse_gzip_header
+from eifdiff.mapped import sha256_of, touched
 
 MAX_MEMBERS = 100_000
 MAX_TOTAL = 512 << 20  # inflated bytes read from one archive (zip members are streamed)
@@ -154,6 +155,7 @@ def _inflate(raw: memoryview, method: int, budget: _Budget) -> tuple[str, int, i
             chunk = raw[pos : pos + CHUNK]
             digest.update(chunk)
             crc = zlib.crc32(chunk, crc)
+            touched(len(chunk))
         return digest.hexdigest(), len(raw), crc
     d = zlib.decompressobj(-15)
     pending = b""
@@ -163,6 +165,7 @@ def _inflate(raw: memoryview, method: int, budget: _Budget) -> tuple[str, int, i
             if pos >= len(raw):
                 break
             pending, pos = bytes(raw[pos : pos + CHUNK]), pos + CHUNK
+            touched(len(pending))
         try:
             out = d.decompress(pending, CHUNK)
         except zlib.error as exc:
@@ -263,7 +266,7 @@ def read_zip(data: bytes | memoryview, path: str = "") -> Archive:
                 problem = f"{csize} compressed bytes claimed past the archive's end"
         if problem is None:
             raw = view[data_at : data_at + csize]
-            cdigest = hashlib.sha256(raw).hexdigest()
+            cdigest = sha256_of(raw)
             if method in (0, 8) and not flags & 1:
                 try:
                     digest, size, got_crc = _inflate(raw, method, budget)
@@ -336,7 +339,7 @@ def read_tar(data: bytes | memoryview, path: str = "", *,
                 except FormatError as exc:
                     anomalies.append(Anomaly(path, exc.detail, info.offset_data))
                     break
-                digest = hashlib.sha256(memoryview(raw)[info.offset_data : end]).hexdigest()
+                digest = sha256_of(memoryview(raw)[info.offset_data : end])
         pax = tuple(sorted((k, v.encode("utf-8", "surrogateescape"))
                            for k, v in info.pax_headers.items()))
         members.append(Member(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from eifdiff.errors import FormatError
-from eifdiff.mapped import WINDOW, touched
+from eifdiff.mapped import sha256_of
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -321,16 +321,6 @@ def _dwarf_strings(elf: ELFFile) -> tuple[DwarfString, ...]:
     return tuple(out)
 
 
-def _sha256(view: bytes | memoryview) -> str:
-    """SHA-256 of a section, read in windows: a mapped file's pages go as the reading goes."""
-    h = hashlib.sha256()
-    for pos in range(0, len(view), WINDOW):
-        chunk = view[pos : pos + WINDOW]
-        h.update(chunk)
-        touched(len(chunk))
-    return h.hexdigest()
-
-
 class ViewStream(io.RawIOBase):
     """A read-only stream over a memoryview, so pyelftools reads a mapped file without a copy."""
 
@@ -403,7 +393,7 @@ def elf_facts(data: bytes | bytearray | memoryview) -> ElfFacts:
                 if budget < 0:  # sections overlapping over and over: refuse, do not hash
                     raise FormatError("ELF sections cover the file more than "
                                       f"{HASH_BUDGET_FACTOR} times over")
-                digests[span] = _sha256(raw[span[0] : span[0] + span[1]])
+                digests[span] = sha256_of(raw[span[0] : span[0] + span[1]])
             sections.append(ElfSection(sec.name, str(stype), off, size, digests[span]))
             # each span is read once per purpose: repeated headers cost no more than the budget
             purpose = "note" if stype == "SHT_NOTE" else sec.name if sec.name in (

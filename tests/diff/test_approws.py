@@ -5,20 +5,25 @@ an npm lockfile that drifted. Built with the real toolchains of this machine."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from eifdiff.formats.cpio import S_IFDIR, CpioMember
 from eifdiff.report.model import Report
-from tests.builders import BOOT_CPIO, compare_pair, cpio, customer_members
+from tests.builders import BOOT_CPIO, compare_pair, cpio, customer_members, make_eif
 from tests.diff.test_elfpaths import go_build
 from tests.diff.test_pycode import make_wheel, pip_target
+from tests.helpers import run_measured
 
 
 def _pair(tmp: Path, a: Iterable[tuple[str, bytes | None, int]],
@@ -297,3 +302,25 @@ def test_go_dependency_drift_reads_as_a_module_version(tmp_path: Path) -> None:
     assert causes == [("example.com/greet", "go module", "example.com/greet v1.2.3",
                        "example.com/greet v1.2.4")]
     assert "go.mod" in report.divergences[0].hint
+
+
+@pytest.mark.slow
+def test_a_large_jar_is_compared_in_bounded_memory(tmp_path: Path) -> None:
+    """A jar holding one stored 64 MiB member whose timestamp differs: the member row is found
+    with its bytes hashed in windows of the mapped image (hashing each member whole kept both
+    sides resident: about 190 MB for an 80 MiB member)."""
+    blob = random.Random(9).randbytes(64 << 20)
+    images = []
+    for side, stamp in (("a", (2024, 1, 1, 0, 0, 0)), ("b", (2024, 6, 1, 0, 0, 0))):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as jar:
+            jar.writestr(zipfile.ZipInfo("big.bin", date_time=stamp), blob)
+        images.append(make_eif(tmp_path / f"{side}.eif", ramdisks=[BOOT_CPIO, cpio([
+            CpioMember("app", mode=S_IFDIR | 0o755, nlink=2),
+            CpioMember("app/lib.jar", data=buf.getvalue())])]))
+    run = run_measured(*images, "--json", "--no-remedies")
+    assert run.code == 1, run.err
+    assert run.rss_mb < 110, f"compare: {run.rss_mb:.0f} MB"
+    rows = json.loads(run.text)["divergences"]
+    assert [(r["part"], r["category"]) for r in rows if r["entry"] == "app/lib.jar"] == [
+        ("big.bin", "timestamp")]
