@@ -5,7 +5,6 @@ Pure conversions from records the engine already made; nothing here parses bytes
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -13,6 +12,7 @@ import pandas as pd
 from eifdiff.diff.ramdisk import moved_entries
 from eifdiff.formats.elf import ElfFacts
 from eifdiff.load import LoadedImage
+from eifdiff.mapped import sha256_of
 from eifdiff.records import CATEGORIES, Divergence
 from eifdiff.report.model import Report, sections_of
 from eifdiff.rules import rule
@@ -125,7 +125,7 @@ def _entries(img: LoadedImage) -> pd.DataFrame:
         for i, m in enumerate(r.members()):
             e = m.entry
             occurrence = seen[e.name] = seen.get(e.name, -1) + 1
-            digest = hashlib.blake2b(m.data, digest_size=12).hexdigest()
+            digest = sha256_of(m.data)[:24]  # windowed: a large entry stays unmapped
             rows.append((r.name, e.name, occurrence, i, digest,
                          *(getattr(e, f) for f in ENTRY_FIELDS)))
     return pd.DataFrame.from_records(

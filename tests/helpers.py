@@ -172,13 +172,16 @@ _MEASURER = textwrap.dedent("""
 
 
 def run_measured(*args: str | Path, nofile: int = 0, timeout: float = 300,
-                 env: dict[str, str] | None = None) -> Measured:
-    """Run `eifdiff ARGS` (with at most `nofile` open files, when given) and measure it."""
+                 env: dict[str, str] | None = None,
+                 program: list[str] | None = None) -> Measured:
+    """Run `eifdiff ARGS` (or `program ARGS`; with at most `nofile` open files, when given) and
+    measure it."""
     with tempfile.TemporaryDirectory(prefix="eifdiff-measure-") as tmp:
         usage = Path(tmp) / "usage.json"
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _MEASURER, str(usage), str(nofile),
-                               str(timeout), *eifdiff_command(), *map(str, args)],
+                               str(timeout), *(program or eifdiff_command()),
+                               *map(str, args)],
                               capture_output=True, timeout=timeout + 60, check=False,
                               env={**os.environ, **(env or {})})
         wall = time.perf_counter() - start
