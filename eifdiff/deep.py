@@ -32,6 +32,7 @@ from eifdiff.errors import FormatError, display_path
 from eifdiff.formats.bzimage import read_kernel
 from eifdiff.formats.eif import SectionType
 from eifdiff.load import LoadedImage, Member
+from eifdiff.mapped import write_view
 from eifdiff.records import Divergence
 from eifdiff.rules import rule
 
@@ -261,7 +262,7 @@ def diffoscope_pair(name: str, data_a: bytes | memoryview, data_b: bytes | memor
                 os.mkdir(os.path.join(tmp, side), 0o700)
                 target = os.path.join(tmp, side, base)
                 with open(target, "xb") as f:
-                    f.write(data)
+                    write_view(f, data)
                 files.append(target)
             text = run_diffoscope(files[0], files[1], timeout, options=options,
                                   tmpdir=os.path.join(tmp, "tmp"))

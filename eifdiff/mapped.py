@@ -14,6 +14,7 @@ import os
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from eifdiff.errors import EifdiffError
 
@@ -50,6 +51,14 @@ def sha256_of(view: bytes | memoryview) -> str:
         h.update(chunk)
         touched(len(chunk))
     return h.hexdigest()
+
+
+def write_view(out: BinaryIO, view: bytes | memoryview) -> None:
+    """Write a view that may lie in a mapped file, in windows each counted as read."""
+    for pos in range(0, len(view), WINDOW):
+        chunk = view[pos : pos + WINDOW]
+        out.write(chunk)
+        touched(len(chunk))
 
 
 def release_all() -> None:

@@ -13,13 +13,12 @@ import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from eifdiff.errors import Anomaly, EifdiffError
 from eifdiff.formats.cpio import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from eifdiff.formats.eif import SectionType
 from eifdiff.load import Limits, LoadedImage, Member, load
-from eifdiff.mapped import WINDOW, touched
+from eifdiff.mapped import write_view
 
 MODE_MASK = 0o755
 _SUFFIX = {
@@ -176,16 +175,8 @@ class _Tree:
                 return False
             raise
         with os.fdopen(fd, "wb") as f:
-            _write_view(f, data)
+            write_view(f, data)
         return True
-
-
-def _write_view(f: BinaryIO, data: bytes | memoryview) -> None:
-    """Write a view of a mapped file in windows, its pages dropped as the writing goes."""
-    for pos in range(0, len(data), WINDOW):
-        chunk = data[pos : pos + WINDOW]
-        f.write(chunk)
-        touched(len(chunk))
 
 
 def unpack_loaded(img: LoadedImage, dest: str | os.PathLike[str]) -> UnpackResult:
@@ -212,7 +203,7 @@ def _unpack_into(img: LoadedImage, root: Path) -> UnpackResult:
     for s in img.image.layout.sections:
         fname = f"{s.index}-{s.name.replace('[', '-').replace(']', '')}{_SUFFIX[s.type]}"
         with open(root / "sections" / fname, "wb") as f:
-            _write_view(f, img.section_data(s))
+            write_view(f, img.section_data(s))
         names.append(fname)
     tree_files = tree_dirs = tree_links = 0
     refused: list[Refusal] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,18 @@ def test_close_with_live_slice(tmp_path: Path) -> None:
     mf.close()  # must not raise although a slice is still alive
     assert bytes(part) == b"bc"
     mf.close()  # idempotent
+
+
+@pytest.mark.parametrize("size", [0, 1, mapped_mod.WINDOW, 2 * mapped_mod.WINDOW + 5])
+def test_sha256_and_write_of_a_view_go_in_counted_windows(
+        tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(size)
+    counted: list[int] = []
+    monkeypatch.setattr(mapped_mod, "touched", counted.append)
+    assert mapped_mod.sha256_of(memoryview(data)) == hashlib.sha256(data).hexdigest()
+    assert sum(counted) == size and all(n <= mapped_mod.WINDOW for n in counted)
+    counted.clear()
+    out = io.BytesIO()
+    mapped_mod.write_view(out, memoryview(data))
+    assert out.getvalue() == data
+    assert sum(counted) == size and all(n <= mapped_mod.WINDOW for n in counted)
